@@ -1,0 +1,356 @@
+"""Step 04 - the Send dispatcher and the route workers.
+
+What this step teaches: fan the work out to parallel workers with LangGraph's
+``Send`` API, and keep every worker busy until the batch is done.
+
+* ``Send`` lives in ``langgraph.types``. A list of ``Send`` is returned by a
+  *conditional edge* (``dispatch_workers``), not by a node: a node returns a
+  state update, and a list of ``Send`` is not one.
+* Each ``Send`` starts one worker. A worker returns its results as a partial
+  update of ``results``, a field with a reducer, so parallel writes add up
+  instead of clashing.
+* How the work is shared decides how long the batch takes. The lesson gave each
+  worker a fixed slice of its route's documents (``policy="static"``): workers
+  with short slices go idle while others still have a queue. Here workers
+  *take* the next document when they are free (``policy="dynamic"``): each
+  starts on its own route, longest expected document first; when its route
+  drains it helps the route with the longest remaining documents; and near the
+  end every worker takes the longest document left, whatever its route. Each
+  such change is logged as a scaling decision.
+* LangGraph runs parallel tasks on a thread pool whose default size on a
+  2-core laptop is 6 threads, so an 8-worker plan would silently run 6. The
+  graph is run with ``max_concurrency`` set to the worker count.
+
+Documents are not copied into each ``Send``: the plan node loads them into a
+``WorkQueue`` in the run's context (``runtime.context``), and workers take
+from it. Each finished document is appended to ``results.jsonl`` at once and
+reported on LangGraph's custom stream, so a live view can follow.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, TypedDict
+
+from langgraph.config import get_stream_writer
+from langgraph.runtime import Runtime
+from langgraph.types import Send
+
+from course.documents import Document
+from course.extraction import FIELD_NAMES, ReplyError, build_messages, parse_reply, score_fields
+from course.llm import AuthenticationError, LLMBackend, LLMError
+from course.planning import BatchPlan, ScalingDecision, SchedulingPolicy
+from course.results import DocumentResult, ResultsLog
+from course.routing import ROUTES, DocumentAnalysis, ProcessingRoute, route_cost
+from course.state import BatchState
+
+# Switch to "longest document first, any route" when the work left per worker
+# is less than this many times the longest document left.
+ENDGAME_FACTOR = 2.0
+REPAIR_PROMPT = "Your reply could not be used ({problem}). Answer again with only the JSON object."
+
+
+class WorkerTask(TypedDict):
+    """What one ``Send`` carries: who the worker is and where it starts."""
+
+    worker_id: str
+    route: ProcessingRoute
+    document_ids: list[str] | None  # the fixed slice under the static policy, else None
+
+
+@dataclass
+class WorkItem:
+    """One document handed to a worker."""
+
+    document: Document
+    analysis: DocumentAnalysis
+    route: ProcessingRoute
+    previous: DocumentResult | None = None  # done before an interruption: not processed again
+    cancelled: str | None = None  # the batch was stopped: record it as failed with this reason
+    decisions: list[ScalingDecision] = field(default_factory=list)  # made while handing this one out
+
+
+class WorkQueue:
+    """Hands out documents to workers, one at a time (thread-safe).
+
+    ``policy="dynamic"``: longest expected first within a worker's own route,
+    help the others when it drains, longest-first over all routes at the end.
+    ``policy="static"``: each worker works through its fixed slice.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loaded = False
+
+    def load(
+        self,
+        plan: BatchPlan,
+        documents: list[Document],
+        analyses: dict[str, DocumentAnalysis],
+        previous: dict[str, DocumentResult] | None = None,
+    ) -> None:
+        with self._lock:
+            self._plan = plan
+            self._documents = {document.id: document for document in documents}
+            self._analyses = analyses
+            self._previous = previous or {}
+            self._queues = {
+                route: deque(zip(route_plan.document_ids, route_plan.expected_seconds))
+                for route, route_plan in plan.routes.items()
+            }
+            self._work_left = sum(route_plan.work_seconds for route_plan in plan.routes.values())
+            self._slices: dict[str, deque[str]] = {}
+            self._current_route: dict[str, ProcessingRoute] = {}
+            self._endgame = False
+            self._cancelled: str | None = None
+            self._started_at: float | None = None
+            self._loaded = True
+
+    def cancel(self, reason: str) -> None:
+        """Stop handing out work: every document not yet taken is recorded as failed."""
+        with self._lock:
+            if self._cancelled is None:
+                self._cancelled = reason
+
+    @property
+    def cancelled(self) -> str | None:
+        return self._cancelled
+
+    def _take_dynamic(
+        self, worker_id: str, home: ProcessingRoute, decisions: list[ScalingDecision]
+    ) -> str | None:
+        nonempty = [route for route in ROUTES if self._queues[route]]
+        if not nonempty:
+            return None
+        longest = max(nonempty, key=lambda route: self._queues[route][0][1])
+        workers = self._plan.workers
+        elapsed = round(time.monotonic() - self._started_at, 3)
+        if not self._endgame and self._work_left / workers <= ENDGAME_FACTOR * self._queues[longest][0][1]:
+            self._endgame = True
+            decisions.append(
+                ScalingDecision(
+                    action="endgame",
+                    reason=(
+                        f"{self._work_left:.1f} s of work left for {workers} workers, under {ENDGAME_FACTOR:g}x the "
+                        "longest document left: every worker now takes the longest document of any route"
+                    ),
+                    at_seconds=elapsed,
+                )
+            )
+        route = home if (self._queues[home] and not self._endgame) else longest
+        current = self._current_route.get(worker_id, home)
+        if route != current:
+            why = "endgame" if self._endgame else f"{current.value} queue drained"
+            decisions.append(
+                ScalingDecision(
+                    action="help_route",
+                    reason=f"{why}; {route.value} has the longest document left",
+                    worker_id=worker_id,
+                    from_route=current,
+                    to_route=route,
+                    at_seconds=elapsed,
+                )
+            )
+        self._current_route[worker_id] = route
+        document_id, seconds = self._queues[route].popleft()
+        self._work_left -= seconds
+        return document_id
+
+    def take(self, task: WorkerTask) -> WorkItem | None:
+        """The next document for this worker, or ``None`` when it is done."""
+        with self._lock:
+            if not self._loaded:
+                raise RuntimeError("the work queue is empty: run the plan step first (plan_batch loads it)")
+            if self._started_at is None:
+                self._started_at = time.monotonic()
+            decisions: list[ScalingDecision] = []
+            if task["document_ids"] is not None:
+                ids = self._slices.setdefault(task["worker_id"], deque(task["document_ids"]))
+                document_id = ids.popleft() if ids else None
+            else:
+                document_id = self._take_dynamic(task["worker_id"], task["route"], decisions)
+            if document_id is None:
+                return None
+            analysis = self._analyses[document_id]
+            return WorkItem(
+                document=self._documents[document_id],
+                analysis=analysis,
+                route=analysis.recommended_route,
+                previous=self._previous.get(document_id),
+                cancelled=self._cancelled,
+                decisions=decisions,
+            )
+
+
+@dataclass
+class BatchContext:
+    """Run-scoped things the graph needs that are not state: LangGraph's ``Runtime.context``."""
+
+    backend: LLMBackend
+    workers: int = 8
+    policy: SchedulingPolicy = "dynamic"
+    results_log: ResultsLog | None = None
+    work_queue: WorkQueue = field(default_factory=WorkQueue)
+
+
+def static_slices(plan: BatchPlan) -> list[WorkerTask]:
+    """The lesson's policy: each route's documents cut into one contiguous slice per worker.
+
+    Documents of a route left without a worker (fewer workers than routes) are
+    spread over all workers, so that none is lost.
+    """
+    tasks: list[WorkerTask] = []
+    orphans: list[str] = []
+    for route, route_plan in plan.routes.items():
+        ids = route_plan.document_ids
+        if route_plan.workers == 0:
+            orphans += ids
+            continue
+        size, extra = divmod(len(ids), route_plan.workers)
+        start = 0
+        for index in range(route_plan.workers):
+            end = start + size + (1 if index < extra else 0)
+            tasks.append(WorkerTask(worker_id=f"{route.value}-{index}", route=route, document_ids=ids[start:end]))
+            start = end
+    for position, document_id in enumerate(orphans):
+        tasks[position % len(tasks)]["document_ids"].append(document_id)
+    return tasks
+
+
+def worker_tasks(plan: BatchPlan) -> list[WorkerTask]:
+    """One task per allocated worker, in route order; worker ids say where each starts."""
+    if plan.policy == "static":
+        return static_slices(plan)
+    return [
+        WorkerTask(worker_id=f"{route.value}-{index}", route=route, document_ids=None)
+        for route, route_plan in plan.routes.items()
+        for index in range(route_plan.workers)
+    ]
+
+
+def dispatch_workers(state: BatchState) -> list[Send]:
+    """Conditional edge after planning: one ``Send`` per allocated worker.
+
+    It only reads the plan; the documents wait in the run's work queue.
+    """
+    return [Send("route_worker", task) for task in worker_tasks(state["plan"])]
+
+
+def _failed(item: WorkItem, worker_id: str | None, started: float, error: str, **usage: Any) -> DocumentResult:
+    truth = item.document.truth
+    return DocumentResult(
+        document_id=item.document.id,
+        route=item.route,
+        expected_complexity=truth.complexity if truth else None,
+        predicted_complexity=item.analysis.complexity,
+        status="failed",
+        fields=None,
+        correct={name: False for name in FIELD_NAMES} if truth else None,
+        worker_id=worker_id,
+        started_at=started,
+        finished_at=time.time(),
+        error=error,
+        **usage,
+    )
+
+
+def process_document(item: WorkItem, backend: LLMBackend, worker_id: str | None = None) -> DocumentResult:
+    """The work of a route worker on one document: prompt, call, parse, validate, score, cost.
+
+    A reply that cannot be parsed gets one repair attempt. Every failure ends
+    as a ``failed`` result with its reason; only an authentication error is
+    raised, because it stops the whole batch.
+    """
+    started = time.time()
+    route, document = item.route, item.document
+    if item.cancelled:
+        return _failed(item, worker_id, started, f"not processed: {item.cancelled}")
+    if not document.content.strip():
+        return _failed(item, worker_id, started, "empty document: no text to extract from")
+    if not item.analysis.fits_route:
+        return _failed(item, worker_id, started, item.analysis.reason.split("; ")[-1])
+    messages = build_messages(route, document.content)
+    prompt_tokens = completion_tokens = attempts = 0
+    fields, error, model = None, None, backend.model_for(route)
+    for _ in range(2):  # the first attempt and one repair
+        attempts += 1
+        try:
+            reply = backend.chat(route, messages)
+        except AuthenticationError:
+            raise
+        except LLMError as failure:
+            prompt_tokens += failure.prompt_tokens
+            completion_tokens += failure.completion_tokens
+            error = str(failure)
+            break
+        prompt_tokens += reply.prompt_tokens
+        completion_tokens += reply.completion_tokens
+        model = reply.model
+        try:
+            fields, error = parse_reply(reply.content), None
+            break
+        except ReplyError as problem:
+            error = str(problem)
+            messages = [
+                *messages,
+                {"role": "assistant", "content": reply.content},
+                {"role": "user", "content": REPAIR_PROMPT.format(problem=problem)},
+            ]
+    usage = {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "cost": route_cost(route, prompt_tokens + completion_tokens),
+        "attempts": attempts,
+        "model": model,
+    }
+    if fields is None:
+        return _failed(item, worker_id, started, error or "no reply", **usage)
+    truth = document.truth
+    return DocumentResult(
+        document_id=document.id,
+        route=route,
+        expected_complexity=truth.complexity if truth else None,
+        predicted_complexity=item.analysis.complexity,
+        status="completed",
+        fields=fields,
+        correct=score_fields(fields, truth.fields) if truth else None,
+        worker_id=worker_id,
+        started_at=started,
+        finished_at=time.time(),
+        **usage,
+    )
+
+
+def route_worker(task: WorkerTask, runtime: Runtime[BatchContext]) -> dict:
+    """Graph node run once per ``Send``: take documents until none are left.
+
+    Returns a partial update: this worker's results and scaling decisions
+    (reducer fields, so the updates of all workers add up).
+    """
+    context = runtime.context
+    queue, log, emit = context.work_queue, context.results_log, get_stream_writer()
+    worker_id = task["worker_id"]
+    results: list[DocumentResult] = []
+    decisions: list[ScalingDecision] = []
+    while (item := queue.take(task)) is not None:
+        for decision in item.decisions:
+            emit({"type": "scaling", "decision": decision})
+        decisions += item.decisions
+        if item.previous is not None:
+            result = item.previous
+        else:
+            emit({"type": "started", "worker_id": worker_id, "document_id": item.document.id, "route": item.route})
+            try:
+                result = process_document(item, context.backend, worker_id)
+            except AuthenticationError as failure:
+                queue.cancel(f"authentication failed: {failure}")
+                result = _failed(item, worker_id, time.time(), f"authentication failed: {failure}")
+            if log is not None:
+                log.write(result)
+        results.append(result)
+        emit({"type": "finished", "worker_id": worker_id, "result": result, "resumed": item.previous is not None})
+    emit({"type": "idle", "worker_id": worker_id})
+    return {"results": results, "scaling_decisions": decisions}

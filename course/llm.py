@@ -1,0 +1,172 @@
+"""The LLM backend interface, and the simulated backend that stands in offline.
+
+A route worker only needs one thing from an LLM: send a chat request for a
+route and get back the reply text with its *real* token counts. Every backend
+(simulated, Ollama, OpenAI-compatible, the local llama.cpp server) implements
+``LLMBackend.chat``; the worker does not know which one it talks to.
+
+The simulated backend is a model of a model, and says so in every output
+(``backend.simulated`` is true and its label starts with "simulated"). It is
+deterministic for a given (document, route, seed) and honest in three ways:
+
+* it really reads the fields from the document text (``invoice_reader``), so
+  what it returns is scored against ground truth like any model's answer;
+* with probability ``1 - accuracy_score`` of the route, more when the document
+  is harder than the route is meant for, it gets one field wrong, so accuracy
+  is *measured* by the scorer, never reported from a coin flip;
+* token counts come from the real prompt and reply text, so costs are real
+  token counts x route price.
+
+Latency follows the lesson's per-route ranges times ``time_scale``
+(0 = no sleeping, for tests and benchmarks).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import random
+import re
+import time
+from abc import ABC, abstractmethod
+
+from pydantic import BaseModel
+
+from course.extraction import FIELD_NAMES, InvoiceFields, document_from_messages
+from course.invoice_reader import read_invoice
+from course.routing import (
+    COMPLEXITIES,
+    ROUTE_SPECS,
+    ProcessingRoute,
+    classify_complexity,
+    latency_seconds,
+    measure_features,
+)
+from course.tokens import count_message_tokens, count_tokens
+
+
+class LLMReply(BaseModel):
+    """One answer from a backend, with the token counts it reported."""
+
+    content: str
+    prompt_tokens: int
+    completion_tokens: int
+    model: str
+
+
+class LLMError(RuntimeError):
+    """A call failed. Tokens the server reported for it are still charged."""
+
+    def __init__(self, message: str, prompt_tokens: int = 0, completion_tokens: int = 0) -> None:
+        super().__init__(message)
+        self.prompt_tokens = prompt_tokens
+        self.completion_tokens = completion_tokens
+
+
+class AuthenticationError(LLMError):
+    """The server refused the credentials: no further call can succeed."""
+
+
+class LLMBackend(ABC):
+    """What a route worker needs from an LLM server."""
+
+    name: str = "backend"
+    simulated: bool = False
+    time_scale: float = 1.0  # only the simulation can speed time up
+
+    @abstractmethod
+    def model_for(self, route: ProcessingRoute) -> str:
+        """The model this backend uses for ``route``."""
+
+    @abstractmethod
+    def chat(self, route: ProcessingRoute, messages: list[dict[str, str]]) -> LLMReply:
+        """Send one chat request; return the reply or raise ``LLMError``."""
+
+    @property
+    def label(self) -> str:
+        """How results name this backend (always says "simulated" for the simulation)."""
+        return self.name
+
+    def models(self) -> dict[str, str]:
+        return {route.value: self.model_for(route) for route in ProcessingRoute}
+
+    def close(self) -> None:
+        """Release connections; the default has none."""
+
+
+_MAX_ERROR_PROBABILITY = 0.95
+# Each complexity level above what a route is meant for multiplies its error rate by this.
+MISMATCH_PENALTY = 3.0
+
+
+def error_probability(route: ProcessingRoute, document_level: int) -> float:
+    """How likely the simulated model on ``route`` gets a field wrong in a document of this level."""
+    spec = ROUTE_SPECS[route]
+    hardest = max(COMPLEXITIES.index(level) for level in spec.suitable_complexity)
+    above = max(0, document_level - hardest)
+    return min(_MAX_ERROR_PROBABILITY, (1.0 - spec.accuracy_score) * MISMATCH_PENALTY**above)
+
+
+_AMOUNTS = re.compile(r"\$\s?(\d[\d,]*\.\d{2})")
+
+
+def _corrupt(fields: InvoiceFields, document: str, rng: random.Random) -> InvoiceFields:
+    """Get one field wrong, the way extraction models typically do."""
+    name = rng.choice(FIELD_NAMES)
+    value = getattr(fields, name)
+    if name == "invoice_number":
+        wrong = "INV-0000" if value is None else value[:-1] + str((int(value[-1]) + 1) % 10 if value[-1].isdigit() else 0)
+    elif name == "vendor":
+        wrong = "Unknown Vendor Ltd." if value is None else value.split()[0]
+    elif name == "date":
+        wrong = dt.date(2024, 1, 1) if value is None else value + dt.timedelta(days=rng.choice([1, 30, -30]))
+    else:  # total: another amount in the document (a subtotal, a tax line), else a tax mix-up
+        others = [float(a.replace(",", "")) for a in _AMOUNTS.findall(document)]
+        others = [amount for amount in others if value is None or abs(amount - value) >= 0.01]
+        wrong = rng.choice(others) if others else round((value or 100.0) * 1.2, 2)
+    return fields.model_copy(update={name: wrong})
+
+
+def _reply_json(fields: InvoiceFields) -> str:
+    data = fields.model_dump(mode="json")
+    return json.dumps({name: data[name] for name in FIELD_NAMES})
+
+
+class SimulatedBackend(LLMBackend):
+    """A deterministic stand-in for an LLM server (see the module docstring)."""
+
+    name = "simulated"
+    simulated = True
+
+    def __init__(self, seed: int = 0, time_scale: float = 1.0) -> None:
+        if time_scale < 0:
+            raise ValueError("time_scale must be >= 0")
+        self.seed = seed
+        self.time_scale = time_scale
+
+    @property
+    def label(self) -> str:
+        return "simulated (no LLM server)"
+
+    def model_for(self, route: ProcessingRoute) -> str:
+        return f"simulated-{route.value}"
+
+    def chat(self, route: ProcessingRoute, messages: list[dict[str, str]]) -> LLMReply:
+        document = document_from_messages(messages)
+        digest = hashlib.blake2b(document.encode(), digest_size=8).hexdigest()
+        rng = random.Random(f"{self.seed}|{route.value}|{digest}")
+        features = measure_features(document)
+        complexity, _, _ = classify_complexity(features)
+        fields = read_invoice(document)
+        if rng.random() < error_probability(route, COMPLEXITIES.index(complexity)):
+            fields = _corrupt(fields, document, rng)
+        content = _reply_json(fields)
+        if self.time_scale > 0:
+            time.sleep(latency_seconds(route, features.tokens, rng.random()) * self.time_scale)
+        return LLMReply(
+            content=content,
+            prompt_tokens=count_message_tokens(messages),
+            completion_tokens=count_tokens(content),
+            model=self.model_for(route),
+        )

@@ -1,0 +1,94 @@
+"""One record per document, written to ``results.jsonl`` the moment it is done.
+
+``DocumentResult`` is the contract of the batch run's output: every input
+document appears exactly once, ``completed`` or ``failed`` with a reason in
+``error``. ``ResultsLog`` appends each record as soon as a worker finishes it
+(flushed, one JSON object per line), so a crash loses at most the documents
+that were in flight, and a resumed run can tell which documents are done.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, ValidationError
+
+from course.extraction import InvoiceFields
+from course.routing import DocumentComplexity, ProcessingRoute
+
+
+class DocumentResult(BaseModel):
+    """What happened to one document."""
+
+    document_id: str
+    route: ProcessingRoute
+    expected_complexity: DocumentComplexity | None = Field(description="ground truth; None when not known")
+    predicted_complexity: DocumentComplexity
+    status: Literal["completed", "failed"]
+    fields: InvoiceFields | None
+    correct: dict[str, bool] | None = Field(description="per field against ground truth; None when not scored")
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float = 0.0
+    attempts: int = 0
+    model: str | None = None
+    worker_id: str | None = None
+    started_at: float
+    finished_at: float
+    error: str | None = None
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    @property
+    def seconds(self) -> float:
+        return self.finished_at - self.started_at
+
+
+class ResultsLog:
+    """Append-only ``results.jsonl``, safe to write from many worker threads."""
+
+    def __init__(self, path: str | Path, resume: bool = False) -> None:
+        """Start a new log at ``path``; with ``resume``, keep the results already in it."""
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.previous = read_results(self.path) if resume and self.path.exists() else {}
+        # Rewrite what survived (drops a line cut short by a crash), then append.
+        self._file = self.path.open("w", encoding="utf-8")
+        for result in self.previous.values():
+            self._file.write(result.model_dump_json() + "\n")
+        self._file.flush()
+        self._lock = threading.Lock()
+
+    def write(self, result: DocumentResult) -> None:
+        line = result.model_dump_json() + "\n"
+        with self._lock:
+            self._file.write(line)
+            self._file.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            self._file.close()
+
+    def __enter__(self) -> ResultsLog:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def read_results(path: str | Path) -> dict[str, DocumentResult]:
+    """Results in a ``results.jsonl`` by document id; a line cut short by a crash is skipped."""
+    results: dict[str, DocumentResult] = {}
+    with Path(path).open(encoding="utf-8") as lines:
+        for line in lines:
+            try:
+                result = DocumentResult.model_validate(json.loads(line))
+            except (json.JSONDecodeError, ValidationError):
+                continue
+            results[result.document_id] = result
+    return results
