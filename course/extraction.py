@@ -32,6 +32,10 @@ _DATE_FORMATS = ("%Y-%m-%d", "%d %b %Y", "%d %B %Y", "%B %d, %Y", "%b %d, %Y", "
 _AMOUNT = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
 
 
+def _is_missing(value: object) -> bool:
+    return isinstance(value, str) and value.strip().lower() in _MISSING
+
+
 def parse_date(value: str) -> dt.date:
     """Parse the date formats invoices use (ISO, '15 Jan 2024', 'January 15, 2024', ...)."""
     text = " ".join(value.strip().split()).rstrip(".")
@@ -63,28 +67,27 @@ class InvoiceFields(BaseModel):
     date: dt.date | None = None
     total: float | None = None
 
-    @field_validator("invoice_number", "vendor", "date", "total", mode="before")
-    @classmethod
-    def _missing_is_none(cls, value: object) -> object:
-        if isinstance(value, str) and value.strip().lower() in _MISSING:
-            return None
-        return value
-
     @field_validator("invoice_number", "vendor", mode="before")
     @classmethod
-    def _strip_text(cls, value: object) -> object:
+    def _text(cls, value: object) -> object:
+        if _is_missing(value):
+            return None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return str(value)
         return value.strip() if isinstance(value, str) else value
 
     @field_validator("date", mode="before")
     @classmethod
-    def _parse_date(cls, value: object) -> object:
+    def _date(cls, value: object) -> object:
+        if _is_missing(value):
+            return None
         return parse_date(value) if isinstance(value, str) else value
 
     @field_validator("total", mode="before")
     @classmethod
-    def _parse_total(cls, value: object) -> object:
+    def _total(cls, value: object) -> object:
+        if _is_missing(value):
+            return None
         if isinstance(value, str):
             return parse_amount(value)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
