@@ -388,7 +388,8 @@ class _Handler(BaseHTTPRequestHandler):
         }
         if stream is False:
             return self._json(200, final)
-        chunk = {"model": model, "created_at": created, "message": {"role": "assistant", "content": content}, "done": False}
+        # Streaming: the reply text in one chunk, then the final object with the counts.
+        chunk = {"model": model, "created_at": created, "message": final["message"], "done": False}
         final["message"] = {"role": "assistant", "content": ""}
         lines = (json.dumps(chunk) + "\n" + json.dumps(final) + "\n").encode()
         self._send(200, lines, "application/x-ndjson")
