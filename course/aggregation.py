@@ -88,6 +88,7 @@ class BatchSummary(BaseModel):
     throughput: float | None
     routes: dict[ProcessingRoute, RouteSummary]
     scaling_decisions: list[ScalingDecision]
+    stopped: str | None = None  # why the batch stopped sending work early (e.g. the token was refused)
 
 
 def percentile(values: list[float], q: int) -> float | None:
@@ -154,6 +155,7 @@ def summarize(
     models: dict[str, str],
     time_scale: float = 1.0,
     scaling_decisions: list[ScalingDecision] | None = None,
+    stopped: str | None = None,
 ) -> BatchSummary:
     """Aggregate a whole batch (a pure function of its results and plan)."""
     by_route = {route: [result for result in results if result.route == route] for route in ROUTES}
@@ -196,6 +198,7 @@ def summarize(
         throughput=len(results) / makespan if makespan > 0 else None,
         routes=routes,
         scaling_decisions=scaling_decisions or [],
+        stopped=stopped,
     )
 
 
@@ -211,6 +214,7 @@ def aggregate_results(state: BatchState, runtime: Runtime[BatchContext]) -> dict
         models=backend.models(),
         time_scale=backend.time_scale,
         scaling_decisions=state["scaling_decisions"],
+        stopped=runtime.context.work_queue.cancelled,
     )
     return {"summary": summary}
 

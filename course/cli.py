@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from course.aggregation import format_summary
-from course.config import ConfigError, load_settings, make_backend
+from course.config import ConfigError, describe_check, load_settings, make_backend
 from course.documents import InputError, generate_batch, load_documents
 from course.graph import run_batch
 from course.progress import TerminalProgress
@@ -53,14 +53,35 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--policy", choices=["dynamic", "static"], default="dynamic", help="how workers share the work")
     run.add_argument("--batch-id", default="batch", help="a name for this batch (default 'batch')")
     run.add_argument("--out", type=Path, default=Path("runs/latest"), help="output folder (default runs/latest)")
+    check = commands.add_parser("check", help="is the LLM server reachable, is the token accepted, are the models there?")
+    check.add_argument("--backend", choices=["auto", "simulated", "ollama", "openai", "local"])
     return parser
+
+
+def check_command(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    backend = make_backend(settings, args.backend or settings.llm_backend)
+    try:
+        report = backend.check()
+        print(describe_check(backend, report))
+    finally:
+        backend.close()
+    return 0 if report is None or report.ok else 2
 
 
 def run_command(args: argparse.Namespace) -> int:
     settings = load_settings()
     documents = load_documents(args.input) if args.input else generate_batch(args.docs, seed=args.seed)
-    backend = make_backend(settings, args.backend or settings.llm_backend, time_scale=args.time_scale, seed=args.seed)
     workers = args.workers or settings.batch_workers
+    backend = make_backend(
+        settings, args.backend or settings.llm_backend, time_scale=args.time_scale, seed=args.seed, workers=workers
+    )
+    if warning := getattr(backend, "warning", None):
+        print(warning, file=sys.stderr)
+    report = backend.check()
+    if report is not None and not report.ok:
+        backend.close()
+        raise ConfigError(report.problem)
     print(f"batch {args.batch_id}: {len(documents)} documents, {workers} workers, backend: {backend.label}", flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     progress = TerminalProgress()
@@ -83,13 +104,17 @@ def run_command(args: argparse.Namespace) -> int:
     save_dashboard(run.summary, args.out / "dashboard.png")
     print(format_summary(run.summary))
     print(f"wrote {args.out / 'results.jsonl'}, {args.out / 'summary.json'}, {args.out / 'dashboard.png'}")
+    if run.summary.stopped:
+        not_sent = sum(1 for r in run.results if r.error and r.error.startswith("not processed"))
+        print(f"error: {run.summary.stopped}; {not_sent} documents were not sent (each recorded as failed)", file=sys.stderr)
+        return 2
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return run_command(args)
+        return run_command(args) if args.command == "run" else check_command(args)
     except (InputError, ConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

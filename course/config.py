@@ -44,6 +44,10 @@ class Settings(BaseModel):
     premium_model: str | None = None
     batch_workers: int = Field(default=8, ge=1, le=256)
     simulated_time_scale: float = Field(default=0.1, ge=0)
+    llm_connect_timeout: float = Field(default=5.0, gt=0)
+    llm_read_timeout: float = Field(default=120.0, gt=0)
+    llm_retries: int = Field(default=3, ge=0, le=10)
+    document_deadline_seconds: float = Field(default=300.0, gt=0)
 
     def model_for(self, route: ProcessingRoute) -> str:
         """The model for a route: ``<ROUTE>_MODEL``, else ``DEFAULT_MODEL``."""
@@ -80,12 +84,68 @@ def load_settings(env_file: str | Path | None = None, environ: dict[str, str] | 
         raise ConfigError(f"invalid setting: {problems}") from None
 
 
-def make_backend(settings: Settings, backend: str | None = None, *, time_scale: float | None = None, seed: int = 0):
-    """The LLM backend to run with: ``backend`` if given, else what the settings choose."""
+def _server_url(value: str | None, variable: str, backend: str) -> str:
+    if not value:
+        raise ConfigError(f"the {backend} backend needs {variable} (set it in .env or the environment)")
+    if not value.startswith(("http://", "https://")):
+        raise ConfigError(f"{variable} must start with http:// or https://")
+    return value
+
+
+def make_backend(
+    settings: Settings,
+    backend: str | None = None,
+    *,
+    time_scale: float | None = None,
+    seed: int = 0,
+    workers: int | None = None,
+):
+    """The LLM backend to run with: ``backend`` if given, else what the settings choose.
+
+    Never falls back to the simulation when a server was asked for: a missing
+    URL is a ``ConfigError``, and an unreachable server is reported by
+    ``backend.check()`` before any document is sent.
+    """
     from course.llm import SimulatedBackend
+    from course.servers import OllamaBackend, OpenAIBackend
 
     name = settings.chosen_backend() if backend in (None, "auto") else backend
     if name == "simulated":
         scale = settings.simulated_time_scale if time_scale is None else time_scale
         return SimulatedBackend(seed=seed, time_scale=scale)
-    raise ConfigError(f"backend {name!r} is not available in this version; use --backend simulated")
+    options = dict(
+        workers=workers or settings.batch_workers,
+        connect_timeout=settings.llm_connect_timeout,
+        read_timeout=settings.llm_read_timeout,
+        document_deadline=settings.document_deadline_seconds,
+        retries=settings.llm_retries,
+    )
+    models = {route: settings.model_for(route) for route in ProcessingRoute}
+    if name == "ollama":
+        url = _server_url(settings.ollama_url, "OLLAMA_URL", name)
+        return OllamaBackend(url, settings.ollama_api_token, models, **options)
+    if name == "openai":
+        url = _server_url(settings.openai_base_url, "OPENAI_BASE_URL", name)
+        return OpenAIBackend(url, settings.openai_api_key, models, **options)
+    raise ConfigError(f"unknown backend {name!r}: use simulated, ollama or openai")
+
+
+def describe_check(backend, report) -> str:
+    """What ``check`` prints: backend, server, token, models per route (never the token itself)."""
+    lines = [f"backend:        {backend.label}"]
+    if report is None:
+        lines.append("server:         none configured (set OLLAMA_URL or OPENAI_BASE_URL in .env to use one)")
+        lines.append("ready:          yes, on the simulation")
+        return "\n".join(lines)
+    lines.append(f"server answers: {'yes' if report.answers else 'no'}")
+    token = {True: "accepted", False: "refused", None: "not checked"}[report.token_accepted]
+    sent = "sent as a bearer token, not shown" if getattr(backend, "has_token", False) else "none configured"
+    lines.append(f"token:          {token} ({sent})")
+    lines.append("models:")
+    for route, present in report.models.items():
+        state = "present" if present else ("missing" if report.token_accepted else "unknown")
+        lines.append(f"  {route:<9} {backend.models()[route]:<28} {state}")
+    if warning := getattr(backend, "warning", None):
+        lines.append(warning)
+    lines.append("ready:          yes" if report.ok else f"ready:          no - {report.problem}")
+    return "\n".join(lines)

@@ -275,17 +275,19 @@ def process_document(item: WorkItem, backend: LLMBackend, worker_id: str | None 
     messages = build_messages(route, document.content)
     prompt_tokens = completion_tokens = attempts = 0
     fields, error, model = None, None, backend.model_for(route)
+    deadline = time.monotonic() + backend.document_deadline if backend.document_deadline else None
     for _ in range(2):  # the first attempt and one repair
-        attempts += 1
         try:
-            reply = backend.chat(route, messages)
+            reply = backend.chat(route, messages, deadline=deadline)
         except AuthenticationError:
             raise
         except LLMError as failure:
             prompt_tokens += failure.prompt_tokens
             completion_tokens += failure.completion_tokens
+            attempts += failure.attempts
             error = str(failure)
             break
+        attempts += reply.attempts
         prompt_tokens += reply.prompt_tokens
         completion_tokens += reply.completion_tokens
         model = reply.model

@@ -154,11 +154,13 @@ def build_messages(route: ProcessingRoute, content: str) -> list[dict[str, str]]
 
 
 def document_from_messages(messages: list[dict[str, str]]) -> str:
-    """The document text inside a request built by ``build_messages``."""
-    user = messages[-1]["content"]
-    start = user.index(DOCUMENT_START) + len(DOCUMENT_START) + 1
-    end = user.rindex(DOCUMENT_END) - 1
-    return user[start:end]
+    """The document text inside a request built by ``build_messages`` (a repair request included)."""
+    for message in reversed(messages):
+        text = message["content"]
+        if message["role"] == "user" and DOCUMENT_START in text and DOCUMENT_END in text:
+            start = text.index(DOCUMENT_START) + len(DOCUMENT_START) + 1
+            return text[start : text.rindex(DOCUMENT_END) - 1]
+    raise ValueError("no <document> in the request")
 
 
 @cache

@@ -3,9 +3,11 @@
 What this step teaches: one function builds and compiles the graph, and one
 function runs a batch through it with the settings that matter:
 
-* ``max_concurrency`` = the number of workers, because LangGraph's default
-  thread pool (min(32, CPUs + 4): 6 threads on a 2-core laptop) would silently
-  run fewer workers than planned;
+* ``max_concurrency`` set explicitly, because LangGraph's default thread pool
+  (min(32, CPUs + 4): 6 threads on a 2-core laptop) would silently run fewer
+  workers than planned. It is the number of workers *plus one*: while a graph
+  streams custom events, LangGraph parks one task in the same pool to wait
+  for them, and with exactly W threads a single worker would wait forever;
 * the run's context (backend, results log, work queue) passed as
   ``context=``, so nodes get it as ``runtime.context``;
 * ``stream_mode=["custom", "values"]``: the workers' progress events arrive in
@@ -78,7 +80,7 @@ def run_batch(
     backend = backend or SimulatedBackend()
     results_log = ResultsLog(results_path) if results_path else None
     context = BatchContext(backend=backend, workers=workers, policy=policy, results_log=results_log)
-    config = {"max_concurrency": workers}
+    config = {"max_concurrency": workers + 1}  # + LangGraph's stream waiter
     final: dict = {}
     try:
         for mode, chunk in build_graph().stream(

@@ -53,19 +53,36 @@ class LLMReply(BaseModel):
     prompt_tokens: int
     completion_tokens: int
     model: str
+    attempts: int = 1  # requests sent for this answer, retries included
 
 
 class LLMError(RuntimeError):
     """A call failed. Tokens the server reported for it are still charged."""
 
-    def __init__(self, message: str, prompt_tokens: int = 0, completion_tokens: int = 0) -> None:
+    def __init__(self, message: str, prompt_tokens: int = 0, completion_tokens: int = 0, attempts: int = 1) -> None:
         super().__init__(message)
         self.prompt_tokens = prompt_tokens
         self.completion_tokens = completion_tokens
+        self.attempts = attempts
 
 
 class AuthenticationError(LLMError):
     """The server refused the credentials: no further call can succeed."""
+
+
+class ServerCheck(BaseModel):
+    """What ``python -m course check`` found out about a server."""
+
+    backend: str
+    url: str
+    answers: bool
+    token_accepted: bool | None  # None: the server could not be asked
+    models: dict[str, bool]  # route -> is its model on the server
+    problem: str | None = None  # what to fix, in one line
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
 
 
 class LLMBackend(ABC):
@@ -74,14 +91,18 @@ class LLMBackend(ABC):
     name: str = "backend"
     simulated: bool = False
     time_scale: float = 1.0  # only the simulation can speed time up
+    document_deadline: float | None = None  # seconds a document may take over all its calls
 
     @abstractmethod
     def model_for(self, route: ProcessingRoute) -> str:
         """The model this backend uses for ``route``."""
 
     @abstractmethod
-    def chat(self, route: ProcessingRoute, messages: list[dict[str, str]]) -> LLMReply:
-        """Send one chat request; return the reply or raise ``LLMError``."""
+    def chat(self, route: ProcessingRoute, messages: list[dict[str, str]], deadline: float | None = None) -> LLMReply:
+        """Send one chat request; return the reply or raise ``LLMError``.
+
+        ``deadline`` is a ``time.monotonic()`` value the call must not outlast.
+        """
 
     @property
     def label(self) -> str:
@@ -90,6 +111,10 @@ class LLMBackend(ABC):
 
     def models(self) -> dict[str, str]:
         return {route.value: self.model_for(route) for route in ProcessingRoute}
+
+    def check(self) -> ServerCheck | None:
+        """Ask the server whether it can serve this run; ``None`` when there is no server."""
+        return None
 
     def close(self) -> None:
         """Release connections; the default has none."""
@@ -152,7 +177,7 @@ class SimulatedBackend(LLMBackend):
     def model_for(self, route: ProcessingRoute) -> str:
         return f"simulated-{route.value}"
 
-    def chat(self, route: ProcessingRoute, messages: list[dict[str, str]]) -> LLMReply:
+    def chat(self, route: ProcessingRoute, messages: list[dict[str, str]], deadline: float | None = None) -> LLMReply:
         document = document_from_messages(messages)
         digest = hashlib.blake2b(document.encode(), digest_size=8).hexdigest()
         rng = random.Random(f"{self.seed}|{route.value}|{digest}")

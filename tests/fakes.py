@@ -23,7 +23,7 @@ class ScriptedBackend(LLMBackend):
     def model_for(self, route):
         return f"scripted-{route.value}"
 
-    def chat(self, route, messages):
+    def chat(self, route, messages, deadline=None):
         with self._lock:
             self.calls.append((route, messages))
             step = self.script.pop(0) if len(self.script) > 1 else self.script[0]

@@ -211,6 +211,12 @@ class _Handler(BaseHTTPRequestHandler):
     server: _HTTPServer
     _current: RequestRecord | None = None  # the request being answered; its status is set on send
 
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body go out in separate writes; without TCP_NODELAY, Nagle's algorithm
+        # holds the body until the client's delayed ACK (~40 ms a request). Real servers set it.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def log_message(self, format: str, *args: object) -> None:
         pass  # the owner logs records instead (never headers)
 

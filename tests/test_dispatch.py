@@ -120,9 +120,9 @@ class BarrierBackend(SimulatedBackend):
         super().__init__(time_scale=0)
         self.barrier = threading.Barrier(parties, timeout=10)
 
-    def chat(self, route, messages):
+    def chat(self, route, messages, deadline=None):
         self.barrier.wait()
-        return super().chat(route, messages)
+        return super().chat(route, messages, deadline)
 
 
 def test_all_eight_workers_really_run_at_once_on_a_small_machine():
@@ -130,3 +130,9 @@ def test_all_eight_workers_really_run_at_once_on_a_small_machine():
     run = run_batch(generate_batch(8), BarrierBackend(parties=8), workers=8)
     assert {r.status for r in run.results} == {"completed"}
     assert len({r.worker_id for r in run.results}) == 8
+
+
+def test_a_single_worker_does_not_wait_forever_for_the_stream():
+    """LangGraph's stream waiter takes a pool thread too: with max_concurrency = W it would starve W = 1."""
+    run = run_batch(generate_batch(3), SimulatedBackend(time_scale=0), workers=1)
+    assert len(run.results) == 3
