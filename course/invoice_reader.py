@@ -9,6 +9,7 @@ is where a language model earns its price.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 from course.extraction import InvoiceFields, parse_amount, parse_date
@@ -37,12 +38,11 @@ _TOTAL_PATTERNS = [
 ]
 
 
-def _first_date(text: str) -> str | None:
+def _first_date(text: str) -> dt.date | None:
     for pattern in (_LABELLED_DATE, _ANY_DATE):
         for match in pattern.finditer(text):
             try:
-                parse_date(match.group(1))
-                return match.group(1)
+                return parse_date(match.group(1))
             except ValueError:
                 continue
     return None

@@ -176,37 +176,34 @@ class DocumentAnalysis(BaseModel):
 
 
 _PAGE_MARKER = re.compile(r"page\s+(\d+)\s+of\s+(\d+)", re.IGNORECASE)
-_HANDWRITING_MARKER = re.compile(r"handwritten|hand-written|\bsigned\b", re.IGNORECASE)
-_TABLE_ROW = re.compile(r"^\s*\|.*\|\s*$", re.MULTILINE)
-_WORD = re.compile(r"\S+")
-# A letter, a digit, a letter: "Pr0fessional", "c1oud" - how OCR garbles words.
-_GARBLED_WORD = re.compile(r"[^\W\d_]+\d+[^\W\d_]+")
+_HANDWRITING_MARKER = re.compile(r"handwritten|hand-written|handwriting", re.IGNORECASE)
+_TABLE_ROW = re.compile(r"^[ \t]*\|.*\|[ \t]*$", re.MULTILINE)
+# A letter, a digit, a letter inside one word: "Pr0fessional", "c1oud" - how OCR garbles words.
+_GARBLED_WORD = re.compile(r"\b[^\W\d_]+\d+[^\W\d_]+\b")
 _SCAN_MARKS = re.compile(r"[~¦§¬°·»«]")
 
 
-def measure_text_quality(text: str) -> float:
+def measure_text_quality(text: str, words: int | None = None) -> float:
     """1.0 for clean text; lower when words look garbled by a scanner."""
-    words = _WORD.findall(text)
+    words = len(text.split()) if words is None else words
     if not words:
         return 1.0
-    suspicious = sum(1 for word in words if _GARBLED_WORD.fullmatch(word.strip(".,:;()"))) + len(
-        _SCAN_MARKS.findall(text)
-    )
-    return round(max(0.0, 1.0 - 2.0 * suspicious / len(words)), 3)
+    suspicious = len(_GARBLED_WORD.findall(text)) + len(_SCAN_MARKS.findall(text))
+    return round(max(0.0, 1.0 - 2.0 * suspicious / words), 3)
 
 
 def measure_features(text: str) -> DocumentFeatures:
     """Measure the features the analyzer decides on."""
-    lines = [line for line in text.splitlines() if line.strip()]
-    page_numbers = [int(total) for _, total in _PAGE_MARKER.findall(text)]
-    pages_by_form_feed = text.count("\f") + 1
+    words = len(text.split())
+    lower = text.lower()
+    page_numbers = [int(total) for _, total in _PAGE_MARKER.findall(text)] if "page" in lower else []
     return DocumentFeatures(
-        words=len(_WORD.findall(text)),
-        lines=len(lines),
-        page_count=max([pages_by_form_feed, *page_numbers]),
-        has_tables=len(_TABLE_ROW.findall(text)) >= 2,
-        has_handwriting=bool(_HANDWRITING_MARKER.search(text)),
-        text_quality=measure_text_quality(text),
+        words=words,
+        lines=sum(1 for line in text.splitlines() if line.strip()),
+        page_count=max([text.count("\f") + 1, *page_numbers]),
+        has_tables="|" in text and len(_TABLE_ROW.findall(text)) >= 2,
+        has_handwriting="hand" in lower and bool(_HANDWRITING_MARKER.search(text)),
+        text_quality=measure_text_quality(text, words),
         tokens=count_tokens(text),
     )
 
