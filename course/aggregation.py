@@ -26,7 +26,7 @@ from pydantic import BaseModel
 
 from course.extraction import FIELD_NAMES
 from course.planning import BatchPlan, ScalingDecision, SchedulingPolicy
-from course.results import DocumentResult
+from course.results import DocumentResult, RouteAttempt
 from course.routing import ROUTE_SPECS, ROUTES, ProcessingRoute, expected_route, route_cost
 
 if TYPE_CHECKING:
@@ -37,21 +37,30 @@ if TYPE_CHECKING:
 
 
 class RouteSummary(BaseModel):
-    """How one route did."""
+    """How one route did.
+
+    Documents, completed, failed, escalated and cost per document are about the
+    documents the planner sent to this route (escalations included). Answers,
+    accuracy, tokens and cost are about the calls made *on* this route, for its
+    own documents and for documents escalated to it: how good and how
+    expensive the route itself is.
+    """
 
     route: ProcessingRoute
     documents: int
     completed: int
     failed: int
+    escalated: int  # of this route's documents, how many went on to a route above it
     workers: int
-    scored_documents: int
-    field_accuracy: float | None  # share of fields right; None when nothing was scored
-    document_accuracy: float | None  # share of documents with every field right
+    answers: int  # attempts made on this route
+    scored_answers: int
+    field_accuracy: float | None  # share of fields this route got right; None when nothing was scored
+    document_accuracy: float | None  # share of this route's answers with every field right
     expected_accuracy: float  # the route spec's accuracy_score (per document)
     prompt_tokens: int
     completion_tokens: int
-    cost: float
-    cost_per_document: float | None
+    cost: float  # spent on this route's calls
+    cost_per_document: float | None  # what a document sent to this route cost in the end
     estimated_cost: float
     premium_only_cost: float  # the same tokens at the premium price
     latency_p50: float | None
@@ -73,8 +82,10 @@ class BatchSummary(BaseModel):
     completed: int
     failed: int
     scored_documents: int
-    field_accuracy: float | None
+    field_accuracy: float | None  # of the answers delivered (after any escalation)
     document_accuracy: float | None
+    escalated_documents: int
+    escalation_cost: float  # spent on routes above the one a document was planned for
     routing_agreement: float | None  # share of scored documents routed as their true complexity asks
     prompt_tokens: int
     completion_tokens: int
@@ -100,8 +111,9 @@ def percentile(values: list[float], q: int) -> float | None:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
 
 
-def _accuracy(results: list[DocumentResult]) -> tuple[int, float | None, float | None]:
-    scored = [result.correct for result in results if result.correct is not None]
+def _accuracy(scores: list[dict[str, bool] | None]) -> tuple[int, float | None, float | None]:
+    """(how many were scored, share of fields right, share with every field right)."""
+    scored = [correct for correct in scores if correct is not None]
     if not scored:
         return 0, None, None
     fields_right = sum(sum(correct[name] for name in FIELD_NAMES) for correct in scored)
@@ -115,12 +127,13 @@ def _span(results: list[DocumentResult]) -> float:
     return max(result.finished_at for result in results) - min(result.started_at for result in results)
 
 
-def summarize_route(route: ProcessingRoute, results: list[DocumentResult], plan: BatchPlan) -> RouteSummary:
-    """Aggregate the results of one route."""
-    scored, field_accuracy, document_accuracy = _accuracy(results)
-    prompt_tokens = sum(result.prompt_tokens for result in results)
-    completion_tokens = sum(result.completion_tokens for result in results)
-    cost = sum(result.cost for result in results)
+def summarize_route(
+    route: ProcessingRoute, results: list[DocumentResult], attempts: list[RouteAttempt], plan: BatchPlan
+) -> RouteSummary:
+    """Aggregate one route: ``results`` planned for it, ``attempts`` made on it."""
+    scored, field_accuracy, document_accuracy = _accuracy([attempt.correct for attempt in attempts])
+    prompt_tokens = sum(attempt.prompt_tokens for attempt in attempts)
+    completion_tokens = sum(attempt.completion_tokens for attempt in attempts)
     latencies = [result.seconds for result in results if result.attempts > 0]
     span = _span(results)
     return RouteSummary(
@@ -128,15 +141,17 @@ def summarize_route(route: ProcessingRoute, results: list[DocumentResult], plan:
         documents=len(results),
         completed=sum(result.status == "completed" for result in results),
         failed=sum(result.status == "failed" for result in results),
+        escalated=sum(result.escalated for result in results),
         workers=plan.routes[route].workers,
-        scored_documents=scored,
+        answers=len(attempts),
+        scored_answers=scored,
         field_accuracy=field_accuracy,
         document_accuracy=document_accuracy,
         expected_accuracy=ROUTE_SPECS[route].accuracy_score,
         prompt_tokens=prompt_tokens,
         completion_tokens=completion_tokens,
-        cost=cost,
-        cost_per_document=cost / len(results) if results else None,
+        cost=sum(attempt.cost for attempt in attempts),
+        cost_per_document=sum(result.cost for result in results) / len(results) if results else None,
         estimated_cost=plan.routes[route].estimated_cost,
         premium_only_cost=route_cost(ProcessingRoute.PREMIUM, prompt_tokens + completion_tokens),
         latency_p50=percentile(latencies, 50),
@@ -159,16 +174,19 @@ def summarize(
 ) -> BatchSummary:
     """Aggregate a whole batch (a pure function of its results and plan)."""
     by_route = {route: [result for result in results if result.route == route] for route in ROUTES}
-    routes = {route: summarize_route(route, by_route[route], plan) for route in ROUTES}
-    scored, field_accuracy, document_accuracy = _accuracy(results)
+    attempts = {route: [a for result in results for a in result.route_attempts if a.route == route] for route in ROUTES}
+    routes = {route: summarize_route(route, by_route[route], attempts[route], plan) for route in ROUTES}
+    scored, field_accuracy, document_accuracy = _accuracy([result.correct for result in results])
     with_truth = [result for result in results if result.expected_complexity is not None]
     agreement = (
         sum(result.route == expected_route(result.expected_complexity) for result in with_truth) / len(with_truth)
         if with_truth
         else None
     )
-    total_cost = sum(route.cost for route in routes.values())
-    premium_only = sum(route.premium_only_cost for route in routes.values())
+    total_cost = sum(result.cost for result in results)
+    prompt_tokens = sum(result.prompt_tokens for result in results)
+    completion_tokens = sum(result.completion_tokens for result in results)
+    premium_only = route_cost(ProcessingRoute.PREMIUM, prompt_tokens + completion_tokens)
     makespan = _span(results)
     busy = sum(result.seconds for result in results if result.worker_id is not None)
     return BatchSummary(
@@ -185,9 +203,11 @@ def summarize(
         scored_documents=scored,
         field_accuracy=field_accuracy,
         document_accuracy=document_accuracy,
+        escalated_documents=sum(route.escalated for route in routes.values()),
+        escalation_cost=sum(a.cost for r in results for a in r.route_attempts if a.route != r.route),
         routing_agreement=agreement,
-        prompt_tokens=sum(route.prompt_tokens for route in routes.values()),
-        completion_tokens=sum(route.completion_tokens for route in routes.values()),
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
         total_cost=total_cost,
         estimated_cost=plan.estimated_cost,
         premium_only_cost=premium_only,
@@ -229,25 +249,38 @@ def format_summary(summary: BatchSummary, timings: bool = True) -> str:
     ``timings=False`` leaves out measured times, for output that must not
     change from run to run (notebooks compared by nbval).
     """
-    header = f"{'route':<9}{'docs':>6}{'done':>6}{'failed':>7}{'workers':>8}{'fields ok':>11}{'docs ok':>10}{'expected':>10}{'cost':>12}{'$/doc':>9}"
+    header = (
+        f"{'route':<9}{'docs':>6}{'done':>6}{'failed':>7}{'escal.':>7}{'workers':>8}{'answers':>8}"
+        f"{'fields ok':>10}{'docs ok':>9}{'expected':>9}{'cost':>11}{'$/doc':>8}"
+    )
     if timings:
         header += f"{'p50 s':>8}{'p95 s':>8}{'docs/s':>8}"
-    lines = [f"backend: {summary.backend}" + ("  (SIMULATED: numbers model an LLM, they are not from one)" if summary.simulated else ""), header]
+    label = f"backend: {summary.backend}"
+    if summary.simulated:
+        label += "  (SIMULATED: numbers model an LLM, they are not from one)"
+    lines = [label, header]
     for route in ROUTES:
         r = summary.routes[route]
-        if not r.documents:
+        if not r.documents and not r.answers:
             continue
         line = (
-            f"{route.value:<9}{r.documents:>6}{r.completed:>6}{r.failed:>7}{r.workers:>8}{_pct(r.field_accuracy):>11}"
-            f"{_pct(r.document_accuracy):>10}{100 * r.expected_accuracy:>9.1f}%{r.cost:>12,.2f}{r.cost_per_document or 0:>9.3f}"
+            f"{route.value:<9}{r.documents:>6}{r.completed:>6}{r.failed:>7}{r.escalated:>7}{r.workers:>8}{r.answers:>8}"
+            f"{_pct(r.field_accuracy):>10}{_pct(r.document_accuracy):>9}{100 * r.expected_accuracy:>8.1f}%"
+            f"{r.cost:>11,.2f}{r.cost_per_document or 0:>8.3f}"
         )
         if timings:
             line += f"{r.latency_p50 or 0:>8.3f}{r.latency_p95 or 0:>8.3f}{r.throughput or 0:>8.1f}"
         lines.append(line)
     lines.append(
-        f"{'total':<9}{summary.documents:>6}{summary.completed:>6}{summary.failed:>7}{summary.workers:>8}"
-        f"{_pct(summary.field_accuracy):>11}{_pct(summary.document_accuracy):>10}{'':>10}{summary.total_cost:>12,.2f}"
+        f"{'total':<9}{summary.documents:>6}{summary.completed:>6}{summary.failed:>7}{summary.escalated_documents:>7}"
+        f"{summary.workers:>8}{'':>8}{_pct(summary.field_accuracy):>10}{_pct(summary.document_accuracy):>9}{'':>9}"
+        f"{summary.total_cost:>11,.2f}"
     )
+    lines.append("accuracy per route: that route's own answers; total: the answers delivered (after escalation)")
+    if summary.escalated_documents:
+        lines.append(
+            f"escalated {summary.escalated_documents} documents to a route above their own, for ${summary.escalation_cost:,.2f}"
+        )
     lines.append(
         f"premium-only (same tokens at the premium price): ${summary.premium_only_cost:,.2f}"
         + (f"  -> smart routing saves {summary.savings_pct:.1f}%" if summary.savings_pct is not None else "")
@@ -262,4 +295,6 @@ def format_summary(summary: BatchSummary, timings: bool = True) -> str:
             f" at time scale {summary.time_scale:g}), worker utilisation {_pct(summary.worker_utilisation)},"
             f" {summary.throughput or 0:.1f} docs/s"
         )
+    if summary.stopped:
+        lines.append(f"STOPPED EARLY: {summary.stopped}")
     return "\n".join(lines)

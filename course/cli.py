@@ -51,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--time-scale", type=_non_negative, help="simulated latency x this (0 = no waiting; default 0.1)")
     run.add_argument("--policy", choices=["dynamic", "static"], default="dynamic", help="how workers share the work")
+    run.add_argument("--no-quality-gate", action="store_true", help="accept answers the document does not support")
+    run.add_argument("--no-escalation", action="store_true", help="fail refused answers instead of trying the next route")
     run.add_argument("--batch-id", default="batch", help="a name for this batch (default 'batch')")
     run.add_argument("--out", type=Path, default=Path("runs/latest"), help="output folder (default runs/latest)")
     check = commands.add_parser("check", help="is the LLM server reachable, is the token accepted, are the models there?")
@@ -94,6 +96,8 @@ def run_command(args: argparse.Namespace) -> int:
             batch_id=args.batch_id,
             results_path=args.out / "results.jsonl",
             on_event=progress,
+            quality_gate=not args.no_quality_gate,
+            escalate=not args.no_escalation,
         )
     finally:
         progress.close()

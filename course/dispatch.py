@@ -35,17 +35,18 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from collections.abc import Callable
-from typing import Any, TypedDict
+from typing import TypedDict
 
 from langgraph.config import get_stream_writer
 from langgraph.runtime import Runtime
 from langgraph.types import Send
 
 from course.documents import Document
-from course.extraction import FIELD_NAMES, ReplyError, build_messages, parse_reply, score_fields
+from course.extraction import FIELD_NAMES, InvoiceFields, ReplyError, build_messages, parse_reply, score_fields
 from course.llm import AuthenticationError, LLMBackend, LLMError
 from course.planning import BatchPlan, ScalingDecision, SchedulingPolicy
-from course.results import DocumentResult, ResultsLog
+from course.quality import check_extraction
+from course.results import DocumentResult, ResultsLog, RouteAttempt
 from course.routing import ROUTES, DocumentAnalysis, ProcessingRoute, route_cost
 from course.state import BatchState
 
@@ -196,6 +197,8 @@ class BatchContext:
     workers: int = 8
     policy: SchedulingPolicy = "dynamic"
     results_log: ResultsLog | None = None
+    quality_gate: bool = True  # refuse answers the document does not support
+    escalate: bool = True  # send refused or unusable answers to the next route up
     work_queue: WorkQueue = field(default_factory=WorkQueue)
 
 
@@ -291,91 +294,124 @@ def makespan_ratio(timeline: list[ScheduledDocument], workers: int) -> float:
     return makespan / max(sum(durations) / workers, max(durations))
 
 
-def _failed(item: WorkItem, worker_id: str | None, started: float, error: str, **usage: Any) -> DocumentResult:
+def _result(
+    item: WorkItem,
+    worker_id: str | None,
+    started: float,
+    *,
+    fields: InvoiceFields | None = None,
+    error: str | None = None,
+    attempts: list[RouteAttempt] = (),
+) -> DocumentResult:
+    """The record of one document; ``fields`` None means it failed with ``error``."""
     truth = item.document.truth
+
+    def scored(answer: InvoiceFields | None) -> dict[str, bool] | None:
+        if truth is None:
+            return None
+        return score_fields(answer, truth.fields) if answer else dict.fromkeys(FIELD_NAMES, False)
+
+    for attempt in attempts:
+        attempt.correct = scored(attempt.fields)
     return DocumentResult(
         document_id=item.document.id,
         route=item.route,
         expected_complexity=truth.complexity if truth else None,
         predicted_complexity=item.analysis.complexity,
-        status="failed",
-        fields=None,
-        correct={name: False for name in FIELD_NAMES} if truth else None,
+        status="failed" if fields is None else "completed",
+        fields=fields,
+        correct=scored(fields),  # a failed document gets nothing right
+        prompt_tokens=sum(a.prompt_tokens for a in attempts),
+        completion_tokens=sum(a.completion_tokens for a in attempts),
+        cost=sum(a.cost for a in attempts),
+        attempts=sum(a.requests for a in attempts),
+        model=attempts[-1].model if attempts else None,
         worker_id=worker_id,
         started_at=started,
         finished_at=time.time(),
-        error=error,
-        **usage,
+        error=None if fields is not None else error,
+        final_route=attempts[-1].route if attempts else None,
+        route_attempts=list(attempts),
+        warnings=item.document.warnings,
     )
 
 
-def process_document(item: WorkItem, backend: LLMBackend, worker_id: str | None = None) -> DocumentResult:
-    """The work of a route worker on one document: prompt, call, parse, validate, score, cost.
+def try_route(
+    route: ProcessingRoute, content: str, backend: LLMBackend, deadline: float | None
+) -> tuple[InvoiceFields | None, RouteAttempt, bool]:
+    """One route's try at a document: the call, and one repair request if the reply is unusable.
 
-    A reply that cannot be parsed gets one repair attempt. Every failure ends
-    as a ``failed`` result with its reason; only an authentication error is
-    raised, because it stops the whole batch.
+    Returns (fields or None, the attempt's record, whether the server itself failed).
     """
-    started = time.time()
-    route, document = item.route, item.document
-    if item.cancelled:
-        return _failed(item, worker_id, started, f"not processed: {item.cancelled}")
-    if not document.content.strip():
-        return _failed(item, worker_id, started, "empty document: no text to extract from")
-    if not item.analysis.fits_route:
-        return _failed(item, worker_id, started, item.analysis.reason.split("; ")[-1])
-    messages = build_messages(route, document.content)
-    prompt_tokens = completion_tokens = attempts = 0
-    fields, error, model = None, None, backend.model_for(route)
-    deadline = time.monotonic() + backend.document_deadline if backend.document_deadline else None
-    for _ in range(2):  # the first attempt and one repair
+    messages = build_messages(route, content)
+    attempt = RouteAttempt(route=route, model=backend.model_for(route))
+    server_failed = False
+    for _ in range(2):  # the first request and one repair
         try:
             reply = backend.chat(route, messages, deadline=deadline)
         except AuthenticationError:
             raise
         except LLMError as failure:
-            prompt_tokens += failure.prompt_tokens
-            completion_tokens += failure.completion_tokens
-            attempts += failure.attempts
-            error = str(failure)
+            attempt.requests += failure.attempts
+            attempt.prompt_tokens += failure.prompt_tokens
+            attempt.completion_tokens += failure.completion_tokens
+            attempt.error, server_failed = str(failure), True
             break
-        attempts += reply.attempts
-        prompt_tokens += reply.prompt_tokens
-        completion_tokens += reply.completion_tokens
-        model = reply.model
+        attempt.requests += reply.attempts
+        attempt.prompt_tokens += reply.prompt_tokens
+        attempt.completion_tokens += reply.completion_tokens
+        attempt.model = reply.model or attempt.model
         try:
-            fields, error = parse_reply(reply.content), None
-            break
+            fields = parse_reply(reply.content)
         except ReplyError as problem:
-            error = str(problem)
+            attempt.error = str(problem)
             messages = [
                 *messages,
                 {"role": "assistant", "content": reply.content},
                 {"role": "user", "content": REPAIR_PROMPT.format(problem=problem)},
             ]
-    usage = {
-        "prompt_tokens": prompt_tokens,
-        "completion_tokens": completion_tokens,
-        "cost": route_cost(route, prompt_tokens + completion_tokens),
-        "attempts": attempts,
-        "model": model,
-    }
-    if fields is None:
-        return _failed(item, worker_id, started, error or "no reply", **usage)
-    truth = document.truth
-    return DocumentResult(
-        document_id=document.id,
-        route=route,
-        expected_complexity=truth.complexity if truth else None,
-        predicted_complexity=item.analysis.complexity,
-        status="completed",
-        fields=fields,
-        correct=score_fields(fields, truth.fields) if truth else None,
-        worker_id=worker_id,
-        started_at=started,
-        finished_at=time.time(),
-        **usage,
-    )
+            continue
+        attempt.error, attempt.fields = None, fields
+        attempt.cost = route_cost(route, attempt.prompt_tokens + attempt.completion_tokens)
+        return fields, attempt, False
+    attempt.cost = route_cost(route, attempt.prompt_tokens + attempt.completion_tokens)
+    return None, attempt, server_failed
+
+
+def process_document(
+    item: WorkItem, backend: LLMBackend, worker_id: str | None = None, *, quality_gate: bool = True,
+    escalate: bool = True,
+) -> DocumentResult:
+    """The work of a route worker on one document: prompt, call, parse, check, score, cost.
+
+    An unusable reply gets one repair request. With the quality gate, an
+    answer the document does not support is refused; with escalation, a
+    refused or unusable answer goes to the next route up (at most premium).
+    Every failure ends as a ``failed`` result with its reason; only an
+    authentication error is raised, because it stops the whole batch.
+    """
+    started = time.time()
+    document = item.document
+    if item.cancelled:
+        return _result(item, worker_id, started, error=f"not processed: {item.cancelled}")
+    if not document.content.strip():
+        return _result(item, worker_id, started, error="empty document: no text to extract from")
+    if not item.analysis.fits_route:
+        return _result(item, worker_id, started, error=item.analysis.reason.split("; ")[-1])
+    deadline = time.monotonic() + backend.document_deadline if backend.document_deadline else None
+    attempts: list[RouteAttempt] = []
+    route = item.route
+    while True:
+        fields, attempt, server_failed = try_route(route, document.content, backend, deadline)
+        attempts.append(attempt)
+        if fields is not None and quality_gate and (problems := check_extraction(fields, document.content)):
+            attempt.error = "quality gate: " + "; ".join(problems)
+            fields = None
+        if fields is not None:
+            return _result(item, worker_id, started, fields=fields, attempts=attempts)
+        if server_failed or not escalate or route is ROUTES[-1]:
+            return _result(item, worker_id, started, error=attempt.error, attempts=attempts)
+        route = ROUTES[ROUTES.index(route) + 1]
 
 
 def route_worker(task: WorkerTask, runtime: Runtime[BatchContext]) -> dict:
@@ -398,10 +434,12 @@ def route_worker(task: WorkerTask, runtime: Runtime[BatchContext]) -> dict:
         else:
             emit({"type": "started", "worker_id": worker_id, "document_id": item.document.id, "route": item.route})
             try:
-                result = process_document(item, context.backend, worker_id)
+                result = process_document(
+                    item, context.backend, worker_id, quality_gate=context.quality_gate, escalate=context.escalate
+                )
             except AuthenticationError as failure:
                 queue.cancel(f"authentication failed: {failure}")
-                result = _failed(item, worker_id, time.time(), f"authentication failed: {failure}")
+                result = _result(item, worker_id, time.time(), error=f"authentication failed: {failure}")
             if log is not None:
                 log.write(result)
         results.append(result)

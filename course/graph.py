@@ -68,18 +68,25 @@ def run_batch(
     batch_id: str = "batch",
     results_path: str | Path | None = None,
     on_event: Callable[[dict], None] | None = None,
+    quality_gate: bool = True,
+    escalate: bool = True,
 ) -> BatchRun:
     """Run a batch through the graph and return its summary and results.
 
     ``on_event`` receives every progress event (plan, started, finished,
-    scaling, idle) in the caller's thread while the batch runs.
+    scaling, idle) in the caller's thread while the batch runs. The quality
+    gate refuses answers the document does not support; ``escalate`` sends
+    them (and unusable replies) to the next route up.
     """
     if workers < 1:
         raise ValueError("workers must be at least 1")
     documents = check_documents(list(documents))
     backend = backend or SimulatedBackend()
     results_log = ResultsLog(results_path) if results_path else None
-    context = BatchContext(backend=backend, workers=workers, policy=policy, results_log=results_log)
+    context = BatchContext(
+        backend=backend, workers=workers, policy=policy, results_log=results_log, quality_gate=quality_gate,
+        escalate=escalate,
+    )
     config = {"max_concurrency": workers + 1}  # + LangGraph's stream waiter
     final: dict = {}
     try:

@@ -20,6 +20,20 @@ from course.extraction import InvoiceFields
 from course.routing import DocumentComplexity, ProcessingRoute
 
 
+class RouteAttempt(BaseModel):
+    """One route's try at a document: its call(s), what they cost, and why it was not accepted."""
+
+    route: ProcessingRoute
+    model: str | None = None
+    requests: int = 0  # HTTP requests sent, retries and the repair request included
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float = 0.0
+    fields: InvoiceFields | None = None  # the route's answer, if it gave a usable one
+    correct: dict[str, bool] | None = None  # that answer against ground truth; None when not scored
+    error: str | None = None  # None: this attempt's answer was accepted
+
+
 class DocumentResult(BaseModel):
     """What happened to one document."""
 
@@ -39,6 +53,13 @@ class DocumentResult(BaseModel):
     started_at: float
     finished_at: float
     error: str | None = None
+    final_route: ProcessingRoute | None = None  # the route whose answer was accepted (or tried last)
+    route_attempts: list[RouteAttempt] = Field(default_factory=list)  # one per route tried, in order
+    warnings: list[str] = Field(default_factory=list)  # e.g. "invalid UTF-8 replaced"
+
+    @property
+    def escalated(self) -> bool:
+        return len(self.route_attempts) > 1
 
     @property
     def tokens(self) -> int:

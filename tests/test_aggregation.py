@@ -5,7 +5,7 @@ import pytest
 from course.aggregation import format_summary, percentile, summarize
 from course.extraction import FIELD_NAMES, InvoiceFields
 from course.planning import BatchPlan, RoutePlan
-from course.results import DocumentResult
+from course.results import DocumentResult, RouteAttempt
 from course.routing import ROUTES, ProcessingRoute
 
 FAST, PREMIUM = ProcessingRoute.FAST, ProcessingRoute.PREMIUM
@@ -19,6 +19,8 @@ def _result(doc_id, route, status, tokens, cost, start, end, correct, complexity
         status=status, fields=InvoiceFields() if status == "completed" else None, correct=correct,
         prompt_tokens=tokens[0], completion_tokens=tokens[1], cost=cost, attempts=1, worker_id=worker,
         started_at=start, finished_at=end, error=None if status == "completed" else "boom",
+        route_attempts=[RouteAttempt(route=route, requests=1, prompt_tokens=tokens[0], completion_tokens=tokens[1],
+                                     cost=cost, correct=correct, error=None if status == "completed" else "boom")],
     )
 
 

@@ -119,7 +119,7 @@ def test_the_document_deadline_bounds_all_calls_together(server):
     server.latency = 0.3
     document = generate_batch(1)[0]
     server.fail_documents({document.content: ["garbage"]})  # forces a second (repair) call
-    result = run_batch([document], ollama(server, document_deadline=0.45), workers=1).results[0]
+    result = run_batch([document], ollama(server, document_deadline=0.45), workers=1, escalate=False).results[0]
     assert result.status == "failed" and ("deadline" in result.error or "no answer" in result.error)
 
 
@@ -127,11 +127,11 @@ def test_the_document_deadline_bounds_all_calls_together(server):
 def test_a_reply_that_is_not_json_gets_one_repair_attempt(server, api):
     document = generate_batch(1)[0]
     server.fail_documents({document.content: ["garbage"]})
-    result = run_batch([document], BACKENDS[api](server), workers=1).results[0]
+    result = run_batch([document], BACKENDS[api](server), workers=1, escalate=False).results[0]
     assert result.status == "completed" and result.attempts == 2
     server.reset()
     server.fail_documents({document.content: ["garbage", "garbage"]})
-    failed = run_batch([document], BACKENDS[api](server), workers=1).results[0]
+    failed = run_batch([document], BACKENDS[api](server), workers=1, escalate=False).results[0]
     assert failed.status == "failed" and "not JSON" in failed.error
     assert failed.prompt_tokens > 0  # the tokens of both failed answers are charged
 
@@ -242,3 +242,11 @@ def test_cli_unreachable_server_is_one_clear_line(tmp_path):
     completed = _course(["run", "--docs", "5", "--out", str(tmp_path / "o")], _env(OLLAMA_URL="http://127.0.0.1:9", LLM_RETRIES="0"), tmp_path)
     assert completed.returncode == 2
     assert completed.stderr.strip() == "error: cannot reach http://127.0.0.1:9: connection refused. Is the server running? Check OLLAMA_URL."
+
+
+def test_a_reply_still_unusable_after_repair_escalates_to_the_next_route(server):
+    document = generate_batch(1)[0]
+    server.fail_documents({document.content: ["garbage", "garbage"]})
+    result = run_batch([document], ollama(server), workers=1).results[0]
+    assert result.status == "completed" and result.escalated
+    assert [a.model for a in result.route_attempts][:2] == [MODELS[result.route], MODELS[result.final_route]]
