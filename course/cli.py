@@ -17,8 +17,10 @@ from pathlib import Path
 from course.aggregation import format_summary
 from course.config import ConfigError, describe_check, load_settings, make_backend
 from course.documents import InputError, generate_batch, load_documents
-from course.graph import run_batch
+from course.graph import ResumeError, new_batch_id, resume_batch, run_batch
 from course.progress import TerminalProgress
+
+CHECKPOINTS = "checkpoints.sqlite"
 
 
 def _positive(text: str) -> int:
@@ -42,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     source = run.add_mutually_exclusive_group()
     source.add_argument("--docs", type=_positive, default=200, help="generate a batch of N invoices (default 200)")
     source.add_argument("--input", type=Path, help="a folder of .txt/.md files or a .jsonl file of {id, content}")
+    source.add_argument("--resume", metavar="ID", help="continue the interrupted batch ID (use the same --out)")
     run.add_argument("--seed", type=int, default=42, help="seed of the generated batch and the simulation (default 42)")
     run.add_argument("--workers", type=_positive, help="parallel workers (default BATCH_WORKERS or 8)")
     run.add_argument(
@@ -53,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--policy", choices=["dynamic", "static"], default="dynamic", help="how workers share the work")
     run.add_argument("--no-quality-gate", action="store_true", help="accept answers the document does not support")
     run.add_argument("--no-escalation", action="store_true", help="fail refused answers instead of trying the next route")
-    run.add_argument("--batch-id", default="batch", help="a name for this batch (default 'batch')")
+    run.add_argument("--batch-id", help="a name for this batch (default: a new id, printed first)")
     run.add_argument("--out", type=Path, default=Path("runs/latest"), help="output folder (default runs/latest)")
     check = commands.add_parser("check", help="is the LLM server reachable, is the token accepted, are the models there?")
     check.add_argument("--backend", choices=["auto", "simulated", "ollama", "openai", "local"])
@@ -73,8 +76,13 @@ def check_command(args: argparse.Namespace) -> int:
 
 def run_command(args: argparse.Namespace) -> int:
     settings = load_settings()
-    documents = load_documents(args.input) if args.input else generate_batch(args.docs, seed=args.seed)
     workers = args.workers or settings.batch_workers
+    batch_id = args.resume or args.batch_id or new_batch_id()
+    out = args.out
+    print(f"batch ID: {batch_id}  (after an interruption: python -m course run --resume {batch_id} --out {out})", flush=True)
+    documents = None
+    if not args.resume:
+        documents = load_documents(args.input) if args.input else generate_batch(args.docs, seed=args.seed)
     backend = make_backend(
         settings, args.backend or settings.llm_backend, time_scale=args.time_scale, seed=args.seed, workers=workers
     )
@@ -84,30 +92,33 @@ def run_command(args: argparse.Namespace) -> int:
     if report is not None and not report.ok:
         backend.close()
         raise ConfigError(report.problem)
-    print(f"batch {args.batch_id}: {len(documents)} documents, {workers} workers, backend: {backend.label}", flush=True)
-    args.out.mkdir(parents=True, exist_ok=True)
+    size = "the rest of the batch" if documents is None else f"{len(documents)} documents"
+    print(f"{size}, {workers} workers, backend: {backend.label}", flush=True)
+    out.mkdir(parents=True, exist_ok=True)
     progress = TerminalProgress()
+    options = dict(
+        results_path=out / "results.jsonl", on_event=progress, quality_gate=not args.no_quality_gate,
+        escalate=not args.no_escalation,
+    )
     try:
-        run = run_batch(
-            documents,
-            backend,
-            workers=workers,
-            policy=args.policy,
-            batch_id=args.batch_id,
-            results_path=args.out / "results.jsonl",
-            on_event=progress,
-            quality_gate=not args.no_quality_gate,
-            escalate=not args.no_escalation,
-        )
+        if documents is None:
+            run = resume_batch(batch_id, out / CHECKPOINTS, backend, **options)
+        else:
+            run = run_batch(
+                documents, backend, workers=workers, policy=args.policy, batch_id=batch_id,
+                checkpoint_path=out / CHECKPOINTS, **options,
+            )
     finally:
         progress.close()
         backend.close()
-    (args.out / "summary.json").write_text(run.summary.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    (out / "summary.json").write_text(run.summary.model_dump_json(indent=2) + "\n", encoding="utf-8")
     from course.dashboard import save_dashboard
 
-    save_dashboard(run.summary, args.out / "dashboard.png")
+    save_dashboard(run.summary, out / "dashboard.png")
     print(format_summary(run.summary))
-    print(f"wrote {args.out / 'results.jsonl'}, {args.out / 'summary.json'}, {args.out / 'dashboard.png'}")
+    if run.resumed:
+        print(f"resumed: {run.resumed} documents were already done before the interruption and were not sent again")
+    print(f"wrote {out / 'results.jsonl'}, {out / 'summary.json'}, {out / 'dashboard.png'}")
     if run.summary.stopped:
         not_sent = sum(1 for r in run.results if r.error and r.error.startswith("not processed"))
         print(f"error: {run.summary.stopped}; {not_sent} documents were not sent (each recorded as failed)", file=sys.stderr)
@@ -119,9 +130,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return run_command(args) if args.command == "run" else check_command(args)
-    except (InputError, ConfigError) as error:
+    except (InputError, ConfigError, ResumeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        resume = f" - continue with: python -m course run --resume {args.resume or args.batch_id or '<ID above>'} --out {args.out}" if args.command == "run" else ""
+        print(f"interrupted{resume}", file=sys.stderr)
         return 130

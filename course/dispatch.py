@@ -76,6 +76,10 @@ class WorkItem:
     decisions: list[ScalingDecision] = field(default_factory=list)  # made while handing this one out
 
 
+class BatchInterrupted(RuntimeError):
+    """The run was interrupted (Ctrl-C): the worker stops, and its task is redone on resume."""
+
+
 class WorkQueue:
     """Hands out documents to workers, one at a time (thread-safe).
 
@@ -95,21 +99,30 @@ class WorkQueue:
         documents: list[Document],
         analyses: dict[str, DocumentAnalysis],
         previous: dict[str, DocumentResult] | None = None,
+        skip: set[str] | frozenset[str] = frozenset(),
     ) -> None:
+        """Load the plan's work. ``previous`` results are handed back instead of redone;
+        ``skip`` documents are not handed out at all (their results are already in the state)."""
         with self._lock:
             self._plan = plan
             self._documents = {document.id: document for document in documents}
             self._analyses = analyses
             self._previous = previous or {}
             self._queues = {
-                route: deque(zip(route_plan.document_ids, route_plan.expected_seconds))
+                route: deque(
+                    (doc_id, seconds)
+                    for doc_id, seconds in zip(route_plan.document_ids, route_plan.expected_seconds)
+                    if doc_id not in skip
+                )
                 for route, route_plan in plan.routes.items()
             }
-            self._work_left = sum(route_plan.work_seconds for route_plan in plan.routes.values())
+            self._work_left = sum(seconds for queue in self._queues.values() for _, seconds in queue)
+            self._skip = frozenset(skip)
             self._slices: dict[str, deque[str]] = {}
             self._current_route: dict[str, ProcessingRoute] = {}
             self._endgame = False
             self._cancelled: str | None = None
+            self._interrupted = False
             self._started_at: float | None = None
             self._loaded = True
 
@@ -118,6 +131,10 @@ class WorkQueue:
         with self._lock:
             if self._cancelled is None:
                 self._cancelled = reason
+
+    def interrupt(self) -> None:
+        """Stop every worker after its current document; nothing more is recorded."""
+        self._interrupted = True
 
     @property
     def cancelled(self) -> str | None:
@@ -168,11 +185,15 @@ class WorkQueue:
         with self._lock:
             if not self._loaded:
                 raise RuntimeError("the work queue is empty: run the plan step first (plan_batch loads it)")
+            if self._interrupted:
+                raise BatchInterrupted("interrupted")
             if self._started_at is None:
                 self._started_at = self._clock()
             decisions: list[ScalingDecision] = []
             if task["document_ids"] is not None:
-                ids = self._slices.setdefault(task["worker_id"], deque(task["document_ids"]))
+                ids = self._slices.setdefault(
+                    task["worker_id"], deque(i for i in task["document_ids"] if i not in self._skip)
+                )
                 document_id = ids.popleft() if ids else None
             else:
                 document_id = self._take_dynamic(task["worker_id"], task["route"], decisions)
@@ -199,6 +220,8 @@ class BatchContext:
     results_log: ResultsLog | None = None
     quality_gate: bool = True  # refuse answers the document does not support
     escalate: bool = True  # send refused or unusable answers to the next route up
+    previous_results: dict[str, DocumentResult] = field(default_factory=dict)  # done before an interruption
+    skip: set[str] = field(default_factory=set)  # results already in the checkpointed state
     work_queue: WorkQueue = field(default_factory=WorkQueue)
 
 

@@ -17,19 +17,27 @@ function runs a batch through it with the settings that matter:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import secrets
+import signal
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.graph import END, START, StateGraph
 
 from course.aggregation import BatchSummary, aggregate_results
-from course.dispatch import BatchContext, dispatch_workers, route_worker
+from course.dispatch import BatchContext, WorkQueue, dispatch_workers, route_worker
 from course.documents import Document, check_documents
 from course.llm import LLMBackend, SimulatedBackend
 from course.planning import BatchPlan, SchedulingPolicy, analyze_batch, plan_batch
-from course.results import DocumentResult, ResultsLog
+from course.results import DocumentResult, ResultsLog, read_results
 from course.state import BatchState, create_batch_state
 
 
@@ -48,6 +56,33 @@ def build_graph(checkpointer: Any = None):
     return graph.compile(checkpointer=checkpointer)
 
 
+# The kit's own types, allowed to come back out of a checkpoint (LangGraph refuses unknown ones).
+CHECKPOINT_TYPES = [
+    ("course.routing", "ProcessingRoute"), ("course.routing", "DocumentComplexity"),
+    ("course.routing", "DocumentAnalysis"), ("course.documents", "Document"), ("course.documents", "GroundTruth"),
+    ("course.extraction", "InvoiceFields"), ("course.planning", "BatchPlan"), ("course.planning", "RoutePlan"),
+    ("course.planning", "ScalingDecision"), ("course.results", "DocumentResult"), ("course.results", "RouteAttempt"),
+    ("course.aggregation", "BatchSummary"), ("course.aggregation", "RouteSummary"),
+]
+
+
+class ResumeError(ValueError):
+    """A batch cannot be resumed; the message says why."""
+
+
+@contextmanager
+def checkpointer(path: str | Path) -> Iterator[SqliteSaver]:
+    """LangGraph's SQLite checkpointer at ``path``: the graph's state after every step, on disk."""
+    with SqliteSaver.from_conn_string(str(path)) as saver:
+        saver.serde = JsonPlusSerializer(allowed_msgpack_modules=CHECKPOINT_TYPES)
+        yield saver
+
+
+def new_batch_id() -> str:
+    """A fresh, readable batch id: the time it started plus a random suffix."""
+    return f"batch-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+
+
 @dataclass
 class BatchRun:
     """What a batch run returns."""
@@ -57,6 +92,58 @@ class BatchRun:
     results: list[DocumentResult]
     plan: BatchPlan
     state: dict
+    resumed: int = 0  # documents whose results came from before an interruption
+
+
+@contextmanager
+def _stop_workers_on_ctrl_c(queue: WorkQueue) -> Iterator[None]:
+    """On Ctrl-C, tell the workers to stop *before* LangGraph waits for them to finish.
+
+    Without this, the KeyboardInterrupt reaches the caller only after every
+    worker has emptied the queue: the batch would go on sending work.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        queue.interrupt()
+        signal.default_int_handler(signum, frame)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _stream(graph, graph_input, config: dict, context: BatchContext, on_event) -> dict:
+    """Run the graph, hand progress events to ``on_event``, return the final state.
+
+    A failing ``on_event`` (say, a closed terminal) is reported once and then
+    ignored: a broken progress display must not stop the batch.
+    """
+    final: dict = {}
+    try:
+        with _stop_workers_on_ctrl_c(context.work_queue):
+            for mode, chunk in graph.stream(graph_input, config, context=context, stream_mode=["custom", "values"]):
+                if mode == "values":
+                    final = chunk
+                elif on_event:
+                    try:
+                        on_event(chunk)
+                    except Exception as error:  # noqa: BLE001 - the display, not the batch, failed
+                        on_event = None
+                        warnings.warn(f"progress display stopped: {type(error).__name__}: {error}", stacklevel=2)
+    finally:
+        if context.results_log:
+            context.results_log.close()
+    return final
+
+
+def _run(final: dict, batch_id: str, resumed: int = 0) -> BatchRun:
+    return BatchRun(batch_id=batch_id, summary=final["summary"], results=final["results"], plan=final["plan"],
+                    state=final, resumed=resumed)
 
 
 def run_batch(
@@ -70,36 +157,85 @@ def run_batch(
     on_event: Callable[[dict], None] | None = None,
     quality_gate: bool = True,
     escalate: bool = True,
+    checkpoint_path: str | Path | None = None,
 ) -> BatchRun:
     """Run a batch through the graph and return its summary and results.
 
     ``on_event`` receives every progress event (plan, started, finished,
     scaling, idle) in the caller's thread while the batch runs. The quality
     gate refuses answers the document does not support; ``escalate`` sends
-    them (and unusable replies) to the next route up.
+    them (and unusable replies) to the next route up. With ``checkpoint_path``
+    the graph's state is saved after every step, so ``resume_batch`` can
+    continue the batch after an interruption.
     """
     if workers < 1:
         raise ValueError("workers must be at least 1")
     documents = check_documents(list(documents))
-    backend = backend or SimulatedBackend()
-    results_log = ResultsLog(results_path) if results_path else None
     context = BatchContext(
-        backend=backend, workers=workers, policy=policy, results_log=results_log, quality_gate=quality_gate,
-        escalate=escalate,
+        backend=backend or SimulatedBackend(), workers=workers, policy=policy,
+        results_log=ResultsLog(results_path) if results_path else None, quality_gate=quality_gate, escalate=escalate,
     )
-    config = {"max_concurrency": workers + 1}  # + LangGraph's stream waiter
-    final: dict = {}
-    try:
-        for mode, chunk in build_graph().stream(
-            create_batch_state(documents, batch_id), config, context=context, stream_mode=["custom", "values"]
-        ):
-            if mode == "values":
-                final = chunk
-            elif on_event:
-                on_event(chunk)
-    finally:
-        if results_log:
-            results_log.close()
-    return BatchRun(
-        batch_id=batch_id, summary=final["summary"], results=final["results"], plan=final["plan"], state=final
-    )
+    config = {"max_concurrency": workers + 1, "configurable": {"thread_id": batch_id}}  # + LangGraph's stream waiter
+    graph_input = create_batch_state(documents, batch_id)
+    if checkpoint_path is None:
+        return _run(_stream(build_graph(), graph_input, config, context, on_event), batch_id)
+    with checkpointer(checkpoint_path) as saver:
+        graph = build_graph(saver)
+        if graph.get_state(config).values:
+            context.results_log and context.results_log.close()
+            raise ResumeError(f"batch {batch_id!r} already exists in {checkpoint_path}: resume it or choose another id")
+        return _run(_stream(graph, graph_input, config, context, on_event), batch_id)
+
+
+def resume_batch(
+    batch_id: str,
+    checkpoint_path: str | Path,
+    backend: LLMBackend | None = None,
+    *,
+    results_path: str | Path | None = None,
+    on_event: Callable[[dict], None] | None = None,
+    quality_gate: bool = True,
+    escalate: bool = True,
+) -> BatchRun:
+    """Continue an interrupted batch from its last checkpoint.
+
+    Documents already in ``results.jsonl`` are not sent again (at most the
+    ones that were in flight at the interruption are redone); documents that
+    were recorded as "not processed" (the batch had stopped) are tried again.
+    """
+    if not Path(checkpoint_path).exists():
+        raise ResumeError(f"no checkpoints at {checkpoint_path}: was the batch run with this --out?")
+    with checkpointer(checkpoint_path) as saver:
+        graph = build_graph(saver)
+        snapshot = graph.get_state({"configurable": {"thread_id": batch_id}})
+        if not snapshot.values:
+            raise ResumeError(f"no batch {batch_id!r} in {checkpoint_path}")
+        if "summary" in snapshot.values:
+            return _run(snapshot.values, batch_id)  # it had finished: nothing to do
+        if not snapshot.next:  # stopped between steps: go back to the last step that still had work
+            snapshot = next((s for s in graph.get_state_history(snapshot.config) if s.next), None)
+            if snapshot is None:
+                raise ResumeError(f"batch {batch_id!r} has no step left to resume")
+        values = snapshot.values
+        earlier = read_results(results_path) if results_path and Path(results_path).exists() else {}
+        batch_ids = {document.id for document in values["documents"]}
+        previous = {
+            doc_id: result for doc_id, result in earlier.items()
+            if doc_id in batch_ids and not (result.error or "").startswith("not processed")
+        }
+        # Results already saved in the checkpoint by workers that had finished must not be handed out again.
+        saved = {r.document_id for task in snapshot.tasks if isinstance(task.result, dict)
+                 for r in task.result.get("results", [])}
+        plan = values.get("plan")
+        workers = plan.workers if plan else 1
+        context = BatchContext(
+            backend=backend or SimulatedBackend(), workers=workers, policy=plan.policy if plan else "dynamic",
+            results_log=ResultsLog(results_path, previous) if results_path else None,
+            quality_gate=quality_gate, escalate=escalate, previous_results=previous, skip=saved,
+        )
+        if plan is not None:
+            context.work_queue.load(plan, values["documents"], values["analyses"], previous, skip=saved)
+            if on_event:
+                on_event({"type": "plan", "plan": plan})
+        config = {**snapshot.config, "max_concurrency": workers + 1}
+        return _run(_stream(graph, None, config, context, on_event), batch_id, resumed=len(previous))

@@ -179,6 +179,6 @@ def plan_batch(state: BatchState, runtime: Runtime[BatchContext]) -> dict:
     """Graph node: make the plan and hand its work to the run's work queue."""
     context = runtime.context
     plan, decision = make_plan(list(state["analyses"].values()), context.workers, context.policy)
-    context.work_queue.load(plan, state["documents"], state["analyses"])
+    context.work_queue.load(plan, state["documents"], state["analyses"], context.previous_results, context.skip)
     get_stream_writer()({"type": "plan", "plan": plan})
     return {"plan": plan, "scaling_decisions": [decision]}

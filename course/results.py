@@ -73,14 +73,13 @@ class DocumentResult(BaseModel):
 class ResultsLog:
     """Append-only ``results.jsonl``, safe to write from many worker threads."""
 
-    def __init__(self, path: str | Path, resume: bool = False) -> None:
-        """Start a new log at ``path``; with ``resume``, keep the results already in it."""
+    def __init__(self, path: str | Path, previous: dict[str, DocumentResult] | None = None) -> None:
+        """Start the log at ``path`` with ``previous`` results (a resumed batch), then append."""
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.previous = read_results(self.path) if resume and self.path.exists() else {}
-        # Rewrite what survived (drops a line cut short by a crash), then append.
+        # Rewriting what is kept also drops a line cut short by a crash.
         self._file = self.path.open("w", encoding="utf-8")
-        for result in self.previous.values():
+        for result in (previous or {}).values():
             self._file.write(result.model_dump_json() + "\n")
         self._file.flush()
         self._lock = threading.Lock()
