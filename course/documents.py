@@ -331,7 +331,7 @@ def load_documents(path: str | Path) -> list[Document]:
             content, warnings = _decode(_read_bytes(path))
             records.append({"id": str(path.relative_to(source).with_suffix("")), "content": content, "warnings": warnings})
         return check_documents(records, [str(p) for p in files], source=str(source))
-    if not source.exists():
+    if not source.exists() and not source.is_symlink():  # a broken link is "cannot read", below
         raise InputError(f"{source} does not exist")
     if source.suffix.lower() != ".jsonl":
         raise InputError(f"{source}: expected a folder of .txt/.md files or a .jsonl file")

@@ -29,6 +29,7 @@ credentials they may contain.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import time
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -45,6 +46,10 @@ from course.routing import REPLY_TOKEN_BUDGET, ROUTE_SPECS, ProcessingRoute
 from course.tokens import count_message_tokens, count_tokens
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
+
+# urllib3 logs a warning for every retry; retries are counted in each document's `attempts`
+# instead, and a warning per retry would flood the live progress view.
+logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
 
 
 def redact_url(url: str) -> str:
@@ -76,6 +81,21 @@ def plain_http_warning(url: str, has_token: bool) -> str | None:
     return None
 
 
+class CountingRetry(Retry):
+    """urllib3's ``Retry``, remembering how many requests were sent when it gives up.
+
+    On success the response carries its retry history; when retries run out,
+    urllib3 raises ``MaxRetryError`` without it, and ``attempts`` would be wrong.
+    """
+
+    def increment(self, *args, **kwargs):
+        try:
+            return super().increment(*args, **kwargs)
+        except MaxRetryError as error:
+            error.requests_sent = len(self.history) + 1
+            raise
+
+
 class HTTPBackend(LLMBackend):
     """What the Ollama and OpenAI-compatible backends share."""
 
@@ -101,7 +121,7 @@ class HTTPBackend(LLMBackend):
         self.document_deadline = document_deadline
         self.retries = retries
         self.session = requests.Session()
-        self.retry = retry = Retry(
+        self.retry = retry = CountingRetry(
             total=retries,
             connect=retries,
             read=1,  # a dropped or timed-out answer is asked for once more (the deadline bounds the total)
@@ -165,19 +185,18 @@ class HTTPBackend(LLMBackend):
         where = redact_url(self.base_url)
         cause = error.args[0] if error.args else None
         reason = getattr(cause, "reason", cause)  # urllib3 wraps the cause in MaxRetryError
-        exhausted = isinstance(cause, MaxRetryError)  # every retry of this kind was used
+        tries = getattr(cause, "requests_sent", 1)
         if isinstance(reason, NewConnectionError):  # refused, unknown host (a subclass of ConnectTimeoutError)
-            return LLMError(f"cannot reach {where}: {_reason(error)}", attempts=self.retry.connect + 1 if exhausted else 1)
+            return LLMError(f"cannot reach {where}: {_reason(error)}", attempts=tries)
         if isinstance(error, requests.exceptions.ConnectTimeout) or isinstance(reason, ConnectTimeoutError):
-            tries = self.retry.connect + 1 if exhausted else 1
             return LLMError(f"cannot reach {where}: no connection within {self.connect_timeout:g} s", attempts=tries)
         if isinstance(error, requests.exceptions.ReadTimeout) or isinstance(reason, ReadTimeoutError):
-            return LLMError(f"no answer from {where} within {timeout:.3g} s", attempts=self.retry.read + 1 if exhausted else 1)
+            return LLMError(f"no answer from {where} within {timeout:.3g} s", attempts=tries)
         if isinstance(reason, ResponseError):
-            return LLMError(f"{where} kept failing: {reason}", attempts=self.retry.status + 1)
+            return LLMError(f"{where} kept failing: {reason}", attempts=tries)
         if isinstance(error, requests.exceptions.ConnectionError):
-            return LLMError(f"cannot reach {where}: {_reason(error)}", attempts=self.retry.connect + 1 if exhausted else 1)
-        return LLMError(f"request to {where} failed: {type(error).__name__}")
+            return LLMError(f"{where} failed: {_reason(error)}", attempts=tries)
+        return LLMError(f"request to {where} failed: {type(error).__name__}", attempts=tries)
 
     def _refused(self, response: requests.Response) -> AuthenticationError:
         if self.has_token:
@@ -193,18 +212,23 @@ class HTTPBackend(LLMBackend):
             if timeout <= 0:
                 raise LLMError(f"document deadline of {self.document_deadline:g} s passed")
         response = self._request("POST", self._chat_path(), json_body=self._chat_body(route, messages), timeout=timeout)
+        sent = _attempts(response)
         if response.status_code in (401, 403):
             raise self._refused(response)
         try:
             data = response.json()
         except ValueError:
-            raise LLMError(f"HTTP {response.status_code}: the server's answer is not JSON") from None
+            raise LLMError(f"HTTP {response.status_code}: the server's answer is not JSON", attempts=sent) from None
         if response.status_code != 200:
-            raise LLMError(f"HTTP {response.status_code}: {_error_text(data)}", attempts=_attempts(response))
+            raise LLMError(f"HTTP {response.status_code}: {_error_text(data)}", attempts=sent)
         if not isinstance(data, dict):
-            raise LLMError("the server's answer is not a JSON object")
-        reply = self._parse_chat(data, messages)
-        reply.attempts = _attempts(response)
+            raise LLMError("the server's answer is not a JSON object", attempts=sent)
+        try:
+            reply = self._parse_chat(data, messages)
+        except LLMError as error:
+            error.attempts = sent
+            raise
+        reply.attempts = sent
         return reply
 
     def check(self) -> ServerCheck:

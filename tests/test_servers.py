@@ -158,8 +158,9 @@ def test_a_refused_token_stops_the_batch_early_and_loses_nothing(server):
 
 def test_wrong_or_missing_token_raises_authentication_error(server):
     wrong = OllamaBackend(server.url, "not-the-token", MODELS)
-    with pytest.raises(AuthenticationError, match="refused the token.*OLLAMA_API_TOKEN"):
+    with pytest.raises(AuthenticationError, match="refused the token.*OLLAMA_API_TOKEN") as refused:
         wrong.chat(ProcessingRoute.FAST, [{"role": "user", "content": "x"}])
+    assert "not-the-token" not in str(refused.value) and "not-the-token" not in repr(wrong.__dict__.get("label"))
     missing = OpenAIBackend(server.openai_url, None, MODELS)
     with pytest.raises(AuthenticationError, match="wants a token.*OPENAI_API_KEY"):
         missing.chat(ProcessingRoute.FAST, [{"role": "user", "content": "x"}])
