@@ -126,7 +126,9 @@ def _stream(graph, graph_input, config: dict, context: BatchContext, on_event) -
     final: dict = {}
     try:
         with _stop_workers_on_ctrl_c(context.work_queue):
-            for mode, chunk in graph.stream(graph_input, config, context=context, stream_mode=["custom", "values"]):
+            # Without a listener, no custom stream: LangGraph then drops the workers' events at the source.
+            modes = ["custom", "values"] if on_event else ["values"]
+            for mode, chunk in graph.stream(graph_input, config, context=context, stream_mode=modes):
                 if mode == "values":
                     final = chunk
                 elif on_event:

@@ -29,13 +29,21 @@ _DATE = r"(\d{4}-\d{2}-\d{2}|\d{1,2} [A-Z][a-z]{2,8}\.? \d{4}|[A-Z][a-z]{2,8}\.?
 _LABELLED_DATE = re.compile(r"(?<![Dd]ue )\b(?:invoice date|order date|date|paid|issued)\s*:?\s*" + _DATE, re.IGNORECASE)
 _ANY_DATE = re.compile(_DATE)
 _TOTAL_LABELS = ["final total", "amount due", "total due", "grand total", "order total", "total", "amount"]
-_TOTAL_PATTERNS = [
-    re.compile(
-        rf"(?<![\w-])(?<!line )(?<!sub){re.escape(label)}\s*(?:\([^)]*\))?\s*:\s*(?:USD|EUR|GBP|[$€£])?\s*(-?\d[\d,]*(?:\.\d+)?)",
-        re.IGNORECASE,
-    )
-    for label in _TOTAL_LABELS
-]
+# One pass finds every labelled amount; the most specific label wins ("final total" over "total").
+_TOTAL = re.compile(
+    r"(?<![\w-])(?<!line )(?<!sub)(" + "|".join(map(re.escape, _TOTAL_LABELS)) + r")"
+    r"\s*(?:\([^)]*\))?\s*:\s*(?:USD|EUR|GBP|[$€£])?\s*(-?\d[\d,]*(?:\.\d+)?)",
+    re.IGNORECASE,
+)
+
+
+def _total(text: str) -> float | None:
+    best = None
+    for match in _TOTAL.finditer(text):
+        rank = _TOTAL_LABELS.index(match.group(1).lower())
+        if best is None or rank < best[0]:
+            best = (rank, match.group(2))
+    return parse_amount(best[1]) if best else None
 
 
 def _first_date(text: str) -> dt.date | None:
@@ -61,14 +69,9 @@ def _vendor(text: str) -> str | None:
 def read_invoice(text: str) -> InvoiceFields:
     """Read the four fields from an invoice's text; a field not found is ``None``."""
     number = _NUMBER.search(text)
-    total = None
-    for pattern in _TOTAL_PATTERNS:
-        if match := pattern.search(text):
-            total = parse_amount(match.group(1))
-            break
     return InvoiceFields(
         invoice_number=number.group(1) if number else None,
         vendor=_vendor(text),
         date=_first_date(text),
-        total=total,
+        total=_total(text),
     )

@@ -35,7 +35,7 @@ from abc import ABC, abstractmethod
 
 from pydantic import BaseModel
 
-from course.extraction import FIELD_NAMES, InvoiceFields, document_from_messages
+from course.extraction import FIELD_NAMES, InvoiceFields, document_from_messages, prompt_overhead_tokens
 from course.invoice_reader import read_invoice
 from course.routing import (
     COMPLEXITIES,
@@ -187,7 +187,7 @@ class SimulatedBackend(LLMBackend):
         document = document_from_messages(messages)
         digest = hashlib.blake2b(document.encode(), digest_size=8).hexdigest()
         rng = random.Random(f"{self.seed}|{route.value}|{digest}")
-        features = measure_features(document)
+        features = measure_features(document, tokens=False)  # token counts come from the prompt, below
         complexity, _, _ = classify_complexity(features)
         fields = read_invoice(document)
         injected = _INJECTION.search(document)
@@ -196,11 +196,13 @@ class SimulatedBackend(LLMBackend):
         elif rng.random() < error_probability(route, COMPLEXITIES.index(complexity)):
             fields = _corrupt(fields, document, rng)
         content = _reply_json(fields)
+        prompt_tokens = count_message_tokens(messages)
         if self.time_scale > 0:
-            time.sleep(latency_seconds(route, features.tokens, rng.random()) * self.time_scale)
+            document_tokens = prompt_tokens - prompt_overhead_tokens(route)
+            time.sleep(latency_seconds(route, document_tokens, rng.random()) * self.time_scale)
         return LLMReply(
             content=content,
-            prompt_tokens=count_message_tokens(messages),
+            prompt_tokens=prompt_tokens,
             completion_tokens=count_tokens(content),
             model=self.model_for(route),
         )

@@ -192,8 +192,8 @@ def measure_text_quality(text: str, words: int | None = None) -> float:
     return round(max(0.0, 1.0 - 2.0 * suspicious / words), 3)
 
 
-def measure_features(text: str) -> DocumentFeatures:
-    """Measure the features the analyzer decides on."""
+def measure_features(text: str, tokens: bool = True) -> DocumentFeatures:
+    """Measure the features the analyzer decides on (``tokens=False`` skips counting tokens)."""
     words = len(text.split())
     lower = text.lower()
     page_numbers = [int(total) for _, total in _PAGE_MARKER.findall(text)] if "page" in lower else []
@@ -204,7 +204,7 @@ def measure_features(text: str) -> DocumentFeatures:
         has_tables="|" in text and len(_TABLE_ROW.findall(text)) >= 2,
         has_handwriting="hand" in lower and bool(_HANDWRITING_MARKER.search(text)),
         text_quality=measure_text_quality(text, words),
-        tokens=count_tokens(text),
+        tokens=count_tokens(text) if tokens else 0,
     )
 
 

@@ -14,6 +14,7 @@ and for the simulated measurement.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 _TOKEN_PATTERN = re.compile(r"[^\W\d_]{1,4}|\d{1,3}|[^\w\s]|_")
 
@@ -26,6 +27,14 @@ def count_tokens(text: str) -> int:
     return len(_TOKEN_PATTERN.findall(text))
 
 
+@lru_cache(maxsize=64)
+def _count_system_prompt(text: str) -> int:
+    return count_tokens(text)  # the same few system prompts, over and over
+
+
 def count_message_tokens(messages: list[dict[str, str]]) -> int:
     """Approximate prompt tokens of a chat request: every message plus its framing."""
-    return sum(count_tokens(message["content"]) + TOKENS_PER_MESSAGE for message in messages)
+    return sum(
+        (_count_system_prompt if message["role"] == "system" else count_tokens)(message["content"]) + TOKENS_PER_MESSAGE
+        for message in messages
+    )
