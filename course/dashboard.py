@@ -214,7 +214,7 @@ def plot_worker_timeline(ax: Axes, bars: Iterable[object], workers: Iterable[str
             [bar.seconds for bar in on_route],
             left=[bar.start - t0 for bar in on_route],
             height=0.8,
-            color="#000000",
+            color=ROUTE_COLORS[route.value],
             edgecolor="white",
             linewidth=0.4,
             label=route.value,

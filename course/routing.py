@@ -295,3 +295,28 @@ def analyze_document(
         confidence=confidence,
         reason=reason,
     )
+
+
+def routing_confusion(
+    pairs: list[tuple[DocumentComplexity, ProcessingRoute]],
+) -> dict[DocumentComplexity, dict[ProcessingRoute, int]]:
+    """Count (true complexity, route taken) pairs: the routing confusion matrix."""
+    matrix = {level: dict.fromkeys(ROUTES, 0) for level in COMPLEXITIES}
+    for level, route in pairs:
+        matrix[level][route] += 1
+    return matrix
+
+
+def format_confusion(matrix: dict[DocumentComplexity, dict[ProcessingRoute, int]]) -> str:
+    """The confusion matrix as a text table; [brackets] mark the route each complexity should take."""
+    lines = [f"{'true complexity':<16}" + "".join(f"{route.value:>11}" for route in ROUTES)]
+    for level in COMPLEXITIES:
+        cells = [
+            f"[{matrix[level][route]}]" if route is expected_route(level) else str(matrix[level][route])
+            for route in ROUTES
+        ]
+        lines.append(f"{level.value:<16}" + "".join(f"{cell:>11}" for cell in cells))
+    total = sum(sum(row.values()) for row in matrix.values())
+    right = sum(matrix[level][expected_route(level)] for level in COMPLEXITIES)
+    lines.append(f"routed as their complexity asks: {right}/{total} ({100 * right / max(total, 1):.1f}%)")
+    return "\n".join(lines)
