@@ -114,7 +114,7 @@ def run_command(args: argparse.Namespace) -> int:
     (out / "summary.json").write_text(run.summary.model_dump_json(indent=2) + "\n", encoding="utf-8")
     from course.dashboard import save_dashboard
 
-    save_dashboard(run.summary, out / "dashboard.png")
+    save_dashboard(run.summary, out / "dashboard.png", results=run.results)
     print(format_summary(run.summary))
     if run.resumed:
         print(f"resumed: {run.resumed} documents were already done before the interruption and were not sent again")

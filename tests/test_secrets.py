@@ -11,7 +11,9 @@ SECRET_PATTERNS = {
     "a URL with credentials": re.compile(r"\b[a-z][a-z0-9+.-]*://[^/\s:@\"']+:[^/\s@\"']+@"),
     "a bearer token": re.compile(r"Bearer\s+(?!<)[A-Za-z0-9._~+/=-]{12,}"),
     "an API key": re.compile(r"\b(?:sk|pk|rk)-[A-Za-z0-9_-]{16,}"),
-    "a token assignment": re.compile(r"(?:OLLAMA_API_TOKEN|OPENAI_API_KEY)\s*[=:]\s*[\"']?(?!<|\$|\*|[\"']?\s*$)[^\s\"']{6,}"),
+    "a token assignment": re.compile(
+        r"(?:OLLAMA_API_TOKEN|OPENAI_API_KEY)\s*[=:]\s*[\"']?(?!<|\$|\*|\.\.\.|[\"']?\s*$)[^\s\"'`]{6,}"
+    ),
 }
 # Notebooks and anything that looks like saved output or documentation is scanned.
 SCANNED_SUFFIXES = {".ipynb", ".json", ".jsonl", ".md", ".txt", ".csv", ".log", ".example", ".cfg", ".toml", ".ini"}
@@ -40,7 +42,9 @@ def test_the_scanner_finds_what_a_leak_looks_like(leak):
 
 
 @pytest.mark.parametrize(
-    "harmless", ["OLLAMA_API_TOKEN=", "OPENAI_API_KEY=<your key>", "Authorization: Bearer <token>", "token: **********"]
+    "harmless",
+    ["OLLAMA_API_TOKEN=", "OPENAI_API_KEY=<your key>", "Authorization: Bearer <token>", "token: **********",
+     "(`OLLAMA_API_TOKEN=...`, `OPENAI_API_KEY=...`)."],
 )
 def test_the_scanner_leaves_placeholders_alone(harmless):
     assert find_secrets(harmless) == []
