@@ -150,10 +150,6 @@ def format_eta(seconds: float | None) -> str:
     return f"ETA {seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"ETA {seconds}s"
 
 
-def format_worker(worker_id: str, doing: str) -> str:
-    return f"{worker_id}: {doing}"
-
-
 def text_bar(done: int, total: int, width: int = 24) -> str:
     """``[#########-------]``: ``done`` of ``total`` as a bar of ``width`` characters."""
     filled = width if total and done >= total else (done * width // total if total else 0)
