@@ -121,6 +121,11 @@ def _accuracy(scores: list[dict[str, bool] | None]) -> tuple[int, float | None, 
     return len(scored), fields_right / (len(scored) * len(FIELD_NAMES)), documents_right / len(scored)
 
 
+def document_accuracy(results: list[DocumentResult]) -> float | None:
+    """Share of scored documents with every field right (a failed document gets none right); None if none scored."""
+    return _accuracy([result.correct for result in results])[2]
+
+
 def _span(results: list[DocumentResult]) -> float:
     if not results:
         return 0.0

@@ -152,3 +152,308 @@ def check_allocate_workers(candidate: Callable) -> Callable:
 
     return report("allocate_workers", verify_allocate_workers(candidate), allocate_workers, candidate,
                   "course.planning.allocate_workers")
+
+
+# --- 02 state --------------------------------------------------------------------------------
+
+
+def _fan_out_results(state_class: type, start: list) -> list:
+    """Three ``Send``s in one step, each worker writing ``results``; the final ``results``."""
+    from langgraph.graph import END, START, StateGraph
+    from langgraph.types import Send
+
+    def worker(task: dict) -> dict:
+        return {"results": [task["n"] * 10]}
+
+    graph = StateGraph(state_class)
+    graph.add_node("worker", worker)
+    graph.add_conditional_edges(START, lambda state: [Send("worker", {"n": n}) for n in (1, 2, 3)], ["worker"])
+    graph.add_edge("worker", END)
+    return graph.compile().invoke({"results": list(start)})["results"]
+
+
+def verify_results_state(candidate: Callable) -> Problems:
+    """A TypedDict whose ``results`` field adds up the writes of three parallel workers."""
+    from typing import TypedDict, get_type_hints
+
+    from langgraph.errors import InvalidUpdateError
+
+    state_class, error = _run(candidate)
+    if error:
+        return [error]
+    if not isinstance(state_class, type) or not hasattr(state_class, "__annotations__"):
+        return [f"expected a TypedDict class (class ...(TypedDict, total=False)), got {state_class!r}"]
+    try:
+        hints = get_type_hints(state_class, include_extras=True)
+    except Exception as problem:  # noqa: BLE001 - a learner's annotation may not resolve
+        return [f"its annotations could not be read: {type(problem).__name__}: {problem}"]
+    if "results" not in hints:
+        return [f"the class has no `results` field (it has: {', '.join(hints) or 'no fields'})"]
+    try:
+        merged = _fan_out_results(state_class, [0])
+    except InvalidUpdateError as problem:
+        first_line = str(problem).splitlines()[0]
+        return [
+            f"three workers wrote `results` in the same step and LangGraph refused: InvalidUpdateError: {first_line}",
+            "hint: a plain field takes one write per step; give it a reducer: results: Annotated[list, operator.add]",
+        ]
+    except Exception as problem:  # noqa: BLE001
+        return [f"running three parallel workers on it raised {type(problem).__name__}: {problem}"]
+    problems = []
+    if not isinstance(merged, list) or sorted(merged) != [0, 10, 20, 30]:
+        problems.append(
+            f"starting from results=[0], three workers wrote [10], [20] and [30]: expected [0, 10, 20, 30] "
+            f"(in any order), got {merged!r}"
+        )
+        problems.append("hint: the reducer gets (what is there, what a worker wrote) and must return both: operator.add")
+
+    class PlainState(TypedDict, total=False):  # the control: the same graph must refuse a plain field
+        results: list
+
+    try:
+        _fan_out_results(PlainState, [])
+        problems.append("control failed: this LangGraph accepted parallel writes to a plain field (tell the instructor)")
+    except InvalidUpdateError:
+        pass
+    return problems
+
+
+def check_results_state(candidate: Callable) -> Callable:
+    from course.state import BatchState
+
+    def course_version() -> type:
+        return BatchState
+
+    return report("results_state", verify_results_state(candidate), course_version, candidate,
+                  "course.state.BatchState (its `results` field has the reducer)")
+
+
+# --- 04 dispatch -----------------------------------------------------------------------------
+
+
+def _plan_for_check(documents: int, workers: int, seed: int):
+    from course.documents import generate_batch
+    from course.planning import make_plan
+    from course.routing import analyze_document
+
+    batch = generate_batch(documents, seed=seed)
+    analyses = {d.id: analyze_document(d.content, d.id) for d in batch}
+    return batch, make_plan(list(analyses.values()), workers)[0]
+
+
+def verify_dispatch_workers(candidate: Callable) -> Problems:
+    """One ``Send("route_worker", WorkerTask)`` per allocated worker, and a batch runs through it."""
+    from langgraph.graph import END, START, StateGraph
+    from langgraph.types import Send
+
+    from course.aggregation import aggregate_results
+    from course.dispatch import BatchContext, route_worker, worker_tasks
+    from course.llm import SimulatedBackend
+    from course.planning import analyze_batch, plan_batch
+    from course.state import BatchState, create_batch_state
+
+    cases = [("40 documents, 8 workers", 40, 8, 3), ("6 documents, 3 workers", 6, 3, 11)]
+    problems = []
+    for label, documents, workers, seed in cases:
+        _, plan = _plan_for_check(documents, workers, seed)
+        sends, error = _run(candidate, {"batch_id": "check", "plan": plan})
+        if error:
+            return [error]
+        if not isinstance(sends, list) or not all(isinstance(send, Send) for send in sends):
+            return [f"{label}: expected a list of Send (from langgraph.types), got {sends!r:.200}"]
+        wrong_node = sorted({send.node for send in sends if send.node != "route_worker"})
+        if wrong_node:
+            problems.append(f"{label}: Send to {wrong_node}; the worker node is called 'route_worker'")
+            continue
+        expected = sorted((dict(task) for task in worker_tasks(plan)), key=lambda task: task["worker_id"])
+        got = sorted((dict(send.arg) if isinstance(send.arg, dict) else {"arg": send.arg} for send in sends),
+                     key=lambda task: str(task.get("worker_id")))
+        if len(got) != len(expected):
+            allocation = {route.value: n for route, n in plan.allocation.items() if n}
+            problems.append(f"{label}: expected one Send per allocated worker {allocation}: {len(expected)}, "
+                            f"got {len(got)}")
+            continue
+        for want, have in zip(expected, got):
+            if want != have:
+                problems.append(f"{label}: expected the task {want}, got {have}")
+                problems.append("hint: WorkerTask(worker_id=f\"{route.value}-{index}\", route=route, document_ids=None)"
+                                " for index in range(route_plan.workers)")
+                break
+    if problems:
+        return list(dict.fromkeys(problems))  # the same hint once
+    graph = StateGraph(BatchState, context_schema=BatchContext)
+    graph.add_node("analyze_batch", analyze_batch)
+    graph.add_node("plan_batch", plan_batch)
+    graph.add_node("route_worker", route_worker)
+    graph.add_node("aggregate_results", aggregate_results)
+    graph.add_edge(START, "analyze_batch")
+    graph.add_edge("analyze_batch", "plan_batch")
+    graph.add_conditional_edges("plan_batch", candidate, ["route_worker"])
+    graph.add_edge("route_worker", "aggregate_results")
+    graph.add_edge("aggregate_results", END)
+    batch, _ = _plan_for_check(24, 4, 5)
+    context = BatchContext(backend=SimulatedBackend(seed=1, time_scale=0), workers=4)
+    final, error = _run(graph.compile().invoke, create_batch_state(batch, "check"), {"max_concurrency": 5},
+                        context=context)
+    if error:
+        return [f"a 24-document batch through a graph with your edge: {error}"]
+    done = sorted(result.document_id for result in final["results"])
+    if done != sorted(document.id for document in batch):
+        problems.append(f"a 24-document batch through a graph with your edge: expected 24 results, one per document,"
+                        f" got {len(done)} for {len(set(done))} documents")
+    return problems
+
+
+def check_dispatch_workers(candidate: Callable) -> Callable:
+    from course.dispatch import dispatch_workers
+
+    return report("dispatch_workers", verify_dispatch_workers(candidate), dispatch_workers, candidate,
+                  "course.dispatch.dispatch_workers")
+
+
+# --- 05 aggregation --------------------------------------------------------------------------
+
+
+def _hand_result(document_id: str, correct: dict[str, bool] | None, status: str = "completed"):
+    """A small, hand-made DocumentResult with the given per-field scores."""
+    from course.results import DocumentResult
+    from course.routing import DocumentComplexity, ProcessingRoute
+
+    return DocumentResult(
+        document_id=document_id, route=ProcessingRoute.FAST, expected_complexity=None if correct is None else "simple",
+        predicted_complexity=DocumentComplexity.SIMPLE, status=status, fields=None, correct=correct,
+        started_at=0.0, finished_at=1.0, error=None if status == "completed" else "failed on purpose",
+    )
+
+
+def verify_document_accuracy(candidate: Callable) -> Problems:
+    """Share of scored results with all four fields right; failed = all wrong; unscored left out; None if none."""
+    from course.extraction import FIELD_NAMES
+
+    def scores(wrong: int) -> dict[str, bool]:
+        return {name: index >= wrong for index, name in enumerate(FIELD_NAMES)}
+
+    right, one_wrong, failed = scores(0), scores(1), dict.fromkeys(FIELD_NAMES, False)
+    cases = [
+        ("2 right, 1 with one field wrong, 1 failed", [_hand_result("a", right), _hand_result("b", right),
+         _hand_result("c", one_wrong), _hand_result("d", failed, "failed")], 0.5),
+        ("1 right, 1 without ground truth", [_hand_result("a", right), _hand_result("b", None)], 1.0),
+        ("1 right, 1 failed", [_hand_result("a", right), _hand_result("b", failed, "failed")], 0.5),
+        ("no results", [], None),
+        ("only results without ground truth", [_hand_result("a", None)], None),
+    ]
+    hints = {
+        ("2 right, 1 with one field wrong, 1 failed", 11 / 16): "that is the share of *fields* right (11 of 16); "
+        "a document counts only when all four of its fields are right",
+        ("2 right, 1 with one field wrong, 1 failed", 2 / 3): "a failed document counts as all fields wrong: "
+        "keep it in the count",
+        ("1 right, 1 failed", 1.0): "a failed document counts as all fields wrong: keep it in the count",
+        ("1 right, 1 without ground truth", 0.5): "a result whose `correct` is None has no ground truth: leave it out",
+    }
+    problems = []
+    for label, results, expected in cases:
+        answer, error = _run(candidate, results)
+        if error:
+            problems.append(error if error.startswith("not written yet") else f"{label}: {error}")
+            if "ZeroDivisionError" in error:
+                problems.append("hint: when nothing was scored, return None (nothing was measured)")
+            break
+        if expected is None:
+            if answer is not None:
+                problems.append(f"{label}: expected None (nothing was scored), got {answer!r}")
+            continue
+        if not isinstance(answer, (int, float)) or abs(answer - expected) > 1e-9:
+            problems.append(f"{label}: expected {expected}, got {answer!r}")
+            for (case, wrong), hint in hints.items():
+                if case == label and isinstance(answer, (int, float)) and abs(answer - wrong) < 1e-9:
+                    problems.append(f"hint: {hint}")
+    return problems
+
+
+def check_document_accuracy(candidate: Callable) -> Callable:
+    from course.aggregation import document_accuracy
+
+    return report("document_accuracy", verify_document_accuracy(candidate), document_accuracy, candidate,
+                  "course.aggregation.document_accuracy")
+
+
+# --- 06 the full graph -----------------------------------------------------------------------
+
+
+def verify_build_graph(candidate: Callable) -> Problems:
+    """The learner's graph runs a batch end to end exactly like the course's."""
+    from course.documents import generate_batch
+    from course.graph import build_graph, run_batch
+    from course.llm import SimulatedBackend
+
+    graph, error = _run(candidate)
+    if error:
+        return [error]
+    nodes = set(getattr(graph, "get_graph", lambda: None)().nodes) if hasattr(graph, "get_graph") else set()
+    missing = {"analyze_batch", "plan_batch", "route_worker", "aggregate_results"} - nodes
+    if missing:
+        return [f"expected a compiled graph with the nodes analyze_batch, plan_batch, route_worker and "
+                f"aggregate_results; missing: {', '.join(sorted(missing))}"]
+    documents = generate_batch(40, seed=3)
+    try:
+        mine = run_batch(documents, SimulatedBackend(seed=3, time_scale=0), workers=4, build=candidate)
+    except Exception as failure:  # noqa: BLE001 - report, don't crash the notebook
+        return [f"running a batch through it raised {type(failure).__name__}: {failure}",
+                "hint: the dispatcher is a conditional edge: add_conditional_edges('plan_batch', dispatch_workers, ['route_worker'])"]
+    reference = run_batch(documents, SimulatedBackend(seed=3, time_scale=0), workers=4, build=build_graph).summary
+    problems = []
+    if len(mine.results) != 40:
+        problems.append(f"expected 40 results (one per document), got {len(mine.results)}")
+    summary = mine.state.get("summary")
+    if summary is None:
+        problems.append("the final state has no summary: does route_worker lead to aggregate_results, and that to END?")
+    elif (summary.completed, round(summary.total_cost, 6)) != (reference.completed, round(reference.total_cost, 6)):
+        problems.append(f"expected {reference.completed} completed for ${reference.total_cost:.2f}, "
+                        f"got {summary.completed} for ${summary.total_cost:.2f}")
+    return problems
+
+
+def check_build_graph(candidate: Callable) -> Callable:
+    from course.graph import build_graph
+
+    return report("build_graph", verify_build_graph(candidate), build_graph, candidate, "course.graph.build_graph")
+
+
+# --- 07 the dashboard ------------------------------------------------------------------------
+
+
+def verify_plot_tokens(candidate: Callable) -> Problems:
+    """A stacked bar per route: prompt tokens below, completion tokens on top."""
+    from matplotlib.figure import Figure
+
+    from course.documents import generate_batch
+    from course.graph import run_batch
+    from course.llm import SimulatedBackend
+    from course.routing import ROUTES
+
+    summary = run_batch(generate_batch(60, seed=5), SimulatedBackend(seed=5, time_scale=0), workers=4).summary
+    ax = Figure().subplots()
+    _, error = _run(candidate, ax, summary)
+    if error:
+        return [error]
+    bars = [patch for patch in ax.patches]
+    if len(bars) != 2 * len(ROUTES):
+        return [f"expected {2 * len(ROUTES)} bars (prompt and completion for each route), got {len(bars)}"]
+    prompt = [summary.routes[route].prompt_tokens for route in ROUTES]
+    completion = [summary.routes[route].completion_tokens for route in ROUTES]
+    problems = []
+    if [bar.get_height() for bar in bars[:4]] != prompt:
+        problems.append(f"the first four bars should be prompt tokens {prompt}, got {[bar.get_height() for bar in bars[:4]]}")
+    if [bar.get_height() for bar in bars[4:]] != completion:
+        problems.append(f"the last four bars should be completion tokens {completion}, got {[bar.get_height() for bar in bars[4:]]}")
+    elif [bar.get_y() for bar in bars[4:]] != prompt:
+        problems.append("the completion bars should sit on top of the prompt bars: pass bottom=<prompt tokens>")
+    if not ax.get_title():
+        problems.append("give the panel a title")
+    return problems
+
+
+def check_plot_tokens(candidate: Callable) -> Callable:
+    from course.dashboard import plot_tokens
+
+    return report("plot_tokens", verify_plot_tokens(candidate), plot_tokens, candidate, "course.dashboard.plot_tokens")

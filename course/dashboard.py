@@ -36,7 +36,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from course.aggregation import BatchSummary
-from course.routing import COMPLEXITIES, ROUTES, DocumentComplexity, ProcessingRoute, expected_route
+from course.routing import COMPLEXITIES, ROUTES, DocumentComplexity, ProcessingRoute, expected_route, routing_confusion
 
 ROUTE_COLORS = {"fast": "#3498db", "balanced": "#2ecc71", "accurate": "#f39c12", "premium": "#e74c3c"}
 ROUTE_NAMES = [route.value.capitalize() for route in ROUTES]
@@ -102,6 +102,17 @@ def plot_throughput(ax: Axes, summary: BatchSummary) -> None:
     _headroom(ax, throughput)
     ax.set_title("Throughput by route")
     ax.set_ylabel("documents / second")
+
+
+def plot_tokens(ax: Axes, summary: BatchSummary) -> None:
+    """Tokens per route: prompt tokens, with completion tokens stacked on top."""
+    prompt = [summary.routes[route].prompt_tokens for route in ROUTES]
+    completion = [summary.routes[route].completion_tokens for route in ROUTES]
+    ax.bar(ROUTE_NAMES, prompt, color=_COLORS, label="prompt")
+    ax.bar(ROUTE_NAMES, completion, bottom=prompt, color=_COLORS, alpha=0.45, hatch="//", label="completion")
+    ax.set_title("Tokens by route (prompt + completion)")
+    ax.set_ylabel("tokens")
+    ax.legend(loc="upper right")
 
 
 def plot_accuracy(ax: Axes, summary: BatchSummary) -> None:
@@ -239,23 +250,20 @@ def plot_worker_timeline(ax: Axes, bars: Iterable[object], workers: Iterable[str
 # --- the routing confusion matrix ------------------------------------------------------------------
 
 
-def routing_confusion(results: Iterable[object]) -> np.ndarray:
-    """Counts: rows = true complexity (simple ... very complex), columns = route taken (fast ... premium).
-
-    Results without ground truth (``expected_complexity`` None) are not counted.
-    """
-    counts = np.zeros((len(COMPLEXITIES), len(ROUTES)), dtype=int)
-    for result in results:
-        truth = getattr(result, "expected_complexity", None)
-        if truth is None:
-            continue
-        counts[COMPLEXITIES.index(DocumentComplexity(truth)), ROUTES.index(ProcessingRoute(result.route))] += 1
-    return counts
+def confusion_counts(results: Iterable[object]) -> np.ndarray:
+    """``course.routing.routing_confusion`` of results with ground truth, as a complexity x route array."""
+    pairs = [
+        (DocumentComplexity(result.expected_complexity), ProcessingRoute(result.route))
+        for result in results
+        if getattr(result, "expected_complexity", None) is not None
+    ]
+    matrix = routing_confusion(pairs)
+    return np.array([[matrix[level][route] for route in ROUTES] for level in COMPLEXITIES], dtype=int)
 
 
 def plot_confusion_matrix(ax: Axes, results: Iterable[object]) -> None:
     """True complexity against the route taken; the route each complexity asks for is outlined."""
-    counts = routing_confusion(results)
+    counts = confusion_counts(results)
     total = int(counts.sum())
     if not total:
         ax.set_title("Routing vs ground truth")

@@ -160,6 +160,7 @@ def run_batch(
     quality_gate: bool = True,
     escalate: bool = True,
     checkpoint_path: str | Path | None = None,
+    build: Callable[..., Any] = build_graph,
 ) -> BatchRun:
     """Run a batch through the graph and return its summary and results.
 
@@ -168,7 +169,8 @@ def run_batch(
     gate refuses answers the document does not support; ``escalate`` sends
     them (and unusable replies) to the next route up. With ``checkpoint_path``
     the graph's state is saved after every step, so ``resume_batch`` can
-    continue the batch after an interruption.
+    continue the batch after an interruption. ``build`` builds the graph
+    (``build_graph`` unless a notebook brings its own).
     """
     if workers < 1:
         raise ValueError("workers must be at least 1")
@@ -180,9 +182,9 @@ def run_batch(
     config = {"max_concurrency": workers + 1, "configurable": {"thread_id": batch_id}}  # + LangGraph's stream waiter
     graph_input = create_batch_state(documents, batch_id)
     if checkpoint_path is None:
-        return _run(_stream(build_graph(), graph_input, config, context, on_event), batch_id)
+        return _run(_stream(build(), graph_input, config, context, on_event), batch_id)
     with checkpointer(checkpoint_path) as saver:
-        graph = build_graph(saver)
+        graph = build(saver)
         if graph.get_state(config).values:
             context.results_log and context.results_log.close()
             raise ResumeError(f"batch {batch_id!r} already exists in {checkpoint_path}: resume it or choose another id")

@@ -35,7 +35,7 @@ import pytest
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOK = "tests/browser/live_run.ipynb"  # relative to ROOT; the solution notebook will replace it
+NOTEBOOK = "solutions/06_full_graph.ipynb"  # the live-run solution notebook, relative to ROOT
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOT = ROOT / "test-artifacts" / "browser-live-run.png"
 CHROMIUM_ARGS = [

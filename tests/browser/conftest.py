@@ -1,2 +1,0 @@
-# The browser fixture notebook is run by tests/test_browser.py in JupyterLab, not compared by nbval.
-collect_ignore_glob = ["*.ipynb"]
