@@ -336,6 +336,8 @@ def _result(
 
     for attempt in attempts:
         attempt.correct = scored(attempt.fields)
+    # An accepted answer is the last attempt's: its score is the document's.
+    final_correct = attempts[-1].correct if fields is not None else scored(None)
     return DocumentResult(
         document_id=item.document.id,
         route=item.route,
@@ -343,7 +345,7 @@ def _result(
         predicted_complexity=item.analysis.complexity,
         status="failed" if fields is None else "completed",
         fields=fields,
-        correct=scored(fields),  # a failed document gets nothing right
+        correct=final_correct,  # a failed document gets nothing right
         prompt_tokens=sum(a.prompt_tokens for a in attempts),
         completion_tokens=sum(a.completion_tokens for a in attempts),
         cost=sum(a.cost for a in attempts),

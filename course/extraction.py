@@ -28,7 +28,6 @@ from course.tokens import count_message_tokens
 FIELD_NAMES: tuple[str, ...] = ("invoice_number", "vendor", "date", "total")
 
 _MISSING = {"", "null", "none", "n/a", "na", "unknown", "-"}
-_DATE_FORMATS = ("%Y-%m-%d", "%d %b %Y", "%d %B %Y", "%B %d, %Y", "%b %d, %Y", "%b. %d, %Y", "%Y/%m/%d")
 _AMOUNT = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
 
 
@@ -36,21 +35,35 @@ def _is_missing(value: object) -> bool:
     return isinstance(value, str) and value.strip().lower() in _MISSING
 
 
+_MONTHS = {
+    name.lower(): number
+    for number in range(1, 13)
+    for name in (dt.date(2000, number, 1).strftime("%B"), dt.date(2000, number, 1).strftime("%b"))
+}
+_DAY_MONTH_YEAR = re.compile(r"(\d{1,2})\s+([A-Za-z]+)\.?,?\s+(\d{4})")
+_MONTH_DAY_YEAR = re.compile(r"([A-Za-z]+)\.?\s+(\d{1,2}),?\s+(\d{4})")
+_YEAR_MONTH_DAY = re.compile(r"(\d{4})[-/](\d{1,2})[-/](\d{1,2})(?:[T ].*)?")
+
+
 def parse_date(value: str) -> dt.date:
-    """Parse the date formats invoices use (ISO, '15 Jan 2024', 'January 15, 2024', ...)."""
+    """Parse the date formats invoices use (ISO, '15 Jan 2024', 'January 15, 2024', '2024/01/15')."""
+    text = value.strip().rstrip(".")
     try:
-        return dt.date.fromisoformat(value)  # the common case, and much faster than strptime
+        return dt.date.fromisoformat(text)  # the common case
     except ValueError:
         pass
-    text = " ".join(value.strip().split()).rstrip(".")
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}[T ].*", text):
-        text = text[:10]
-    for date_format in _DATE_FORMATS:
-        try:
-            return dt.datetime.strptime(text, date_format).date()
-        except ValueError:
-            continue
-    raise ValueError(f"not a date: {value!r}")
+    try:
+        if match := _YEAR_MONTH_DAY.fullmatch(text):
+            return dt.date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
+        if match := _DAY_MONTH_YEAR.fullmatch(text):
+            day, month, year = match.groups()
+        elif match := _MONTH_DAY_YEAR.fullmatch(text):
+            month, day, year = match.groups()
+        else:
+            raise ValueError
+        return dt.date(int(year), _MONTHS[month.lower()], int(day))
+    except (ValueError, KeyError):
+        raise ValueError(f"not a date: {value!r}") from None
 
 
 def parse_amount(value: str) -> float:

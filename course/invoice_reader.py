@@ -30,16 +30,21 @@ _LABELLED_DATE = re.compile(r"(?<![Dd]ue )\b(?:invoice date|order date|date|paid
 _ANY_DATE = re.compile(_DATE)
 _TOTAL_LABELS = ["final total", "amount due", "total due", "grand total", "order total", "total", "amount"]
 # One pass finds every labelled amount; the most specific label wins ("final total" over "total").
+# ("Subtotal" never matches: no word boundary inside it. "Line total" and "sub-total" are skipped below.)
 _TOTAL = re.compile(
-    r"(?<![\w-])(?<!line )(?<!sub)(" + "|".join(map(re.escape, _TOTAL_LABELS)) + r")"
+    r"\b(" + "|".join(map(re.escape, _TOTAL_LABELS)) + r")"
     r"\s*(?:\([^)]*\))?\s*:\s*(?:USD|EUR|GBP|[$€£])?\s*(-?\d[\d,]*(?:\.\d+)?)",
     re.IGNORECASE,
 )
+_NOT_THE_TOTAL = ("line ", "sub-", "sub ")
 
 
 def _total(text: str) -> float | None:
     best = None
     for match in _TOTAL.finditer(text):
+        before = text[max(0, match.start() - 5) : match.start()].lower()
+        if before.endswith(_NOT_THE_TOTAL):
+            continue
         rank = _TOTAL_LABELS.index(match.group(1).lower())
         if best is None or rank < best[0]:
             best = (rank, match.group(2))

@@ -127,12 +127,15 @@ _MAX_ERROR_PROBABILITY = 0.95
 MISMATCH_PENALTY = 3.0
 
 
+def hardest_level(route: ProcessingRoute) -> int:
+    """The highest complexity level a route is meant for (0 = simple ... 3 = very complex)."""
+    return max(COMPLEXITIES.index(level) for level in ROUTE_SPECS[route].suitable_complexity)
+
+
 def error_probability(route: ProcessingRoute, document_level: int) -> float:
     """How likely the simulated model on ``route`` gets a field wrong in a document of this level."""
-    spec = ROUTE_SPECS[route]
-    hardest = max(COMPLEXITIES.index(level) for level in spec.suitable_complexity)
-    above = max(0, document_level - hardest)
-    return min(_MAX_ERROR_PROBABILITY, (1.0 - spec.accuracy_score) * MISMATCH_PENALTY**above)
+    above = max(0, document_level - hardest_level(route))
+    return min(_MAX_ERROR_PROBABILITY, (1.0 - ROUTE_SPECS[route].accuracy_score) * MISMATCH_PENALTY**above)
 
 
 _AMOUNTS = re.compile(r"\$\s?(\d[\d,]*\.\d{2})")
@@ -160,8 +163,10 @@ def _corrupt(fields: InvoiceFields, document: str, rng: random.Random) -> Invoic
 
 
 def _reply_json(fields: InvoiceFields) -> str:
-    data = fields.model_dump(mode="json")
-    return json.dumps({name: data[name] for name in FIELD_NAMES})
+    date = fields.date.isoformat() if fields.date else None
+    return json.dumps(
+        {"invoice_number": fields.invoice_number, "vendor": fields.vendor, "date": date, "total": fields.total}
+    )
 
 
 class SimulatedBackend(LLMBackend):
@@ -185,15 +190,17 @@ class SimulatedBackend(LLMBackend):
 
     def chat(self, route: ProcessingRoute, messages: list[dict[str, str]], deadline: float | None = None) -> LLMReply:
         document = document_from_messages(messages)
-        digest = hashlib.blake2b(document.encode(), digest_size=8).hexdigest()
-        rng = random.Random(f"{self.seed}|{route.value}|{digest}")
-        features = measure_features(document, tokens=False)  # token counts come from the prompt, below
-        complexity, _, _ = classify_complexity(features)
+        key = f"{self.seed}|{route.value}|".encode() + document.encode()
+        rng = random.Random(int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big"))
+        level = 0  # how hard the document looks; only matters for a route meant for easier ones
+        if hardest_level(route) < len(COMPLEXITIES) - 1:
+            complexity, _, _ = classify_complexity(measure_features(document, tokens=False))
+            level = COMPLEXITIES.index(complexity)
         fields = read_invoice(document)
         injected = _INJECTION.search(document)
         if injected and rng.random() < GULLIBILITY[route]:
             fields = fields.model_copy(update={"total": float(injected.group(1).replace(",", ""))})
-        elif rng.random() < error_probability(route, COMPLEXITIES.index(complexity)):
+        elif rng.random() < error_probability(route, level):
             fields = _corrupt(fields, document, rng)
         content = _reply_json(fields)
         prompt_tokens = count_message_tokens(messages)
