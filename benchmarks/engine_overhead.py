@@ -89,7 +89,7 @@ def measure(kind: str, size: int, workers: int) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
-    parser.add_argument("--naive-sizes", type=int, nargs="+", default=[1000, 10000])
+    parser.add_argument("--naive-sizes", type=int, nargs="*", default=[1000, 10000])
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--child", nargs=2, metavar=("KIND", "SIZE"), help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -27,6 +27,7 @@ import re
 from enum import Enum
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.dataclasses import dataclass
 
 from course.tokens import count_tokens
 
@@ -159,8 +160,14 @@ class DocumentFeatures(BaseModel):
     tokens: int
 
 
-class DocumentAnalysis(BaseModel):
-    """The analyzer's verdict on one document: how hard it is and where it goes."""
+@dataclass(slots=True, kw_only=True)
+class DocumentAnalysis:
+    """The analyzer's verdict on one document: how hard it is and where it goes.
+
+    A pydantic *dataclass* with slots rather than a ``BaseModel``: it validates the
+    same way, but a batch of 100,000 documents keeps 100,000 of them, and slots
+    save the per-instance dictionary and field set (about 2 KB each).
+    """
 
     document_id: str
     complexity: DocumentComplexity

@@ -6,8 +6,10 @@ Every panel is checked by reading the data back out of the figure, not only by s
 
 import random
 from collections import Counter
+from dataclasses import replace
 
 import numpy as np
+
 import pytest
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
@@ -155,7 +157,7 @@ def _expected_order(workers):
 def test_the_timeline_has_one_bar_per_document_on_its_workers_row_coloured_by_route(run):
     # A document that failed before any worker took it has no worker: it is not drawn.
     results = list(run.results)
-    results[0] = results[0].model_copy(update={"worker_id": None})
+    results[0] = replace(results[0], worker_id=None)
     with_worker = [r for r in results if r.worker_id is not None]
     ax = _axes()
     plot_worker_timeline(ax, results)
@@ -249,9 +251,9 @@ def _shuffled_routes(results):
     changed = []
     for position, result in enumerate(results):
         if position % 7 == 0:
-            result = result.model_copy(update={"route": ROUTES[(ROUTES.index(result.route) + 1) % len(ROUTES)]})
+            result = replace(result, route=ROUTES[(ROUTES.index(result.route) + 1) % len(ROUTES)])
         if position % 11 == 0:
-            result = result.model_copy(update={"expected_complexity": None})
+            result = replace(result, expected_complexity=None)
         changed.append(result)
     return changed
 
@@ -285,7 +287,7 @@ def test_the_confusion_title_agrees_with_the_summary(run, summary):
 
 
 def test_without_ground_truth_the_confusion_panel_says_so(run):
-    results = [r.model_copy(update={"expected_complexity": None}) for r in run.results]
+    results = [replace(r, expected_complexity=None) for r in run.results]
     ax = _axes()
     plot_confusion_matrix(ax, results)
     assert not ax.images
