@@ -194,7 +194,7 @@ class SimulatedBackend(LLMBackend):
         rng = random.Random(int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big"))
         level = 0  # how hard the document looks; only matters for a route meant for easier ones
         if hardest_level(route) < len(COMPLEXITIES) - 1:
-            complexity, _, _ = classify_complexity(measure_features(document, tokens=False))
+            complexity, _, _ = classify_complexity(measure_features(document))
             level = COMPLEXITIES.index(complexity)
         fields = read_invoice(document)
         injected = _INJECTION.search(document)
@@ -203,9 +203,13 @@ class SimulatedBackend(LLMBackend):
         elif rng.random() < error_probability(route, level):
             fields = _corrupt(fields, document, rng)
         content = _reply_json(fields)
-        prompt_tokens = count_message_tokens(messages)
-        if self.time_scale > 0:
+        if len(messages) == 2:  # build_messages' request: count the document itself (the analyzer already did)
+            document_tokens = count_tokens(document)
+            prompt_tokens = prompt_overhead_tokens(route) + document_tokens
+        else:  # a repair request: count everything
+            prompt_tokens = count_message_tokens(messages)
             document_tokens = prompt_tokens - prompt_overhead_tokens(route)
+        if self.time_scale > 0:
             time.sleep(latency_seconds(route, document_tokens, rng.random()) * self.time_scale)
         return LLMReply(
             content=content,

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 from enum import Enum
+from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.dataclasses import dataclass
@@ -151,6 +152,8 @@ DEFAULT_THRESHOLDS = AnalyzerThresholds()
 class DocumentFeatures(BaseModel):
     """What the analyzer measures in a document's text."""
 
+    model_config = ConfigDict(frozen=True)  # shared through measure_features' cache
+
     words: int
     lines: int
     page_count: int
@@ -199,8 +202,13 @@ def measure_text_quality(text: str, words: int | None = None) -> float:
     return round(max(0.0, 1.0 - 2.0 * suspicious / words), 3)
 
 
-def measure_features(text: str, tokens: bool = True) -> DocumentFeatures:
-    """Measure the features the analyzer decides on (``tokens=False`` skips counting tokens)."""
+@lru_cache(maxsize=1 << 16)
+def measure_features(text: str) -> DocumentFeatures:
+    """Measure the features the analyzer decides on.
+
+    Cached, like ``count_tokens``: the simulated backend measures the document
+    it is sent, and the analyzer has usually just measured the same text.
+    """
     words = len(text.split())
     lower = text.lower()
     page_numbers = [int(total) for _, total in _PAGE_MARKER.findall(text)] if "page" in lower else []
@@ -211,7 +219,7 @@ def measure_features(text: str, tokens: bool = True) -> DocumentFeatures:
         has_tables="|" in text and len(_TABLE_ROW.findall(text)) >= 2,
         has_handwriting="hand" in lower and bool(_HANDWRITING_MARKER.search(text)),
         text_quality=measure_text_quality(text, words),
-        tokens=count_tokens(text) if tokens else 0,
+        tokens=count_tokens(text),
     )
 
 
