@@ -29,26 +29,23 @@ _DATE = r"(\d{4}-\d{2}-\d{2}|\d{1,2} [A-Z][a-z]{2,8}\.? \d{4}|[A-Z][a-z]{2,8}\.?
 _LABELLED_DATE = re.compile(r"(?<![Dd]ue )\b(?:invoice date|order date|date|paid|issued)\s*:?\s*" + _DATE, re.IGNORECASE)
 _ANY_DATE = re.compile(_DATE)
 _TOTAL_LABELS = ["final total", "amount due", "total due", "grand total", "order total", "total", "amount"]
-# One pass finds every labelled amount; the most specific label wins ("final total" over "total").
-# ("Subtotal" never matches: no word boundary inside it. "Line total" and "sub-total" are skipped below.)
-_TOTAL = re.compile(
-    r"\b(" + "|".join(map(re.escape, _TOTAL_LABELS)) + r")"
-    r"\s*(?:\([^)]*\))?\s*:\s*(?:USD|EUR|GBP|[$€£])?\s*(-?\d[\d,]*(?:\.\d+)?)",
-    re.IGNORECASE,
-)
-_NOT_THE_TOTAL = ("line ", "sub-", "sub ")
+# After a total's label: an optional "(...)", a colon, an optional currency, the amount.
+_AFTER_LABEL = re.compile(r"\s*(?:\([^)]*\))?\s*:\s*(?:USD|EUR|GBP|[$€£])?\s*(-?\d[\d,]*(?:\.\d+)?)")
+_NOT_THE_TOTAL = ("line ", "sub-", "sub ")  # "Line total:", "Sub-total:" are not the amount due
 
 
 def _total(text: str) -> float | None:
-    best = None
-    for match in _TOTAL.finditer(text):
-        before = text[max(0, match.start() - 5) : match.start()].lower()
-        if before.endswith(_NOT_THE_TOTAL):
-            continue
-        rank = _TOTAL_LABELS.index(match.group(1).lower())
-        if best is None or rank < best[0]:
-            best = (rank, match.group(2))
-    return parse_amount(best[1]) if best else None
+    """The amount after the most specific label ("final total" before "total"), or None."""
+    lower = text.lower()
+    for label in _TOTAL_LABELS:
+        start = lower.find(label)
+        while start >= 0:
+            at_word_start = start == 0 or not lower[start - 1].isalnum()
+            if at_word_start and not lower[max(0, start - 5) : start].endswith(_NOT_THE_TOTAL):
+                if match := _AFTER_LABEL.match(text, start + len(label)):
+                    return parse_amount(match.group(1))
+            start = lower.find(label, start + 1)
+    return None
 
 
 def _first_date(text: str) -> dt.date | None:

@@ -162,6 +162,11 @@ def _corrupt(fields: InvoiceFields, document: str, rng: random.Random) -> Invoic
     return fields.model_copy(update={name: wrong})
 
 
+def _uniforms(digest: bytes) -> list[float]:
+    """Four numbers in [0, 1) from a 16-byte digest (cheaper than seeding a Random per call)."""
+    return [int.from_bytes(digest[i : i + 4], "big") / 2**32 for i in range(0, 16, 4)]
+
+
 def _reply_json(fields: InvoiceFields) -> str:
     date = fields.date.isoformat() if fields.date else None
     return json.dumps(
@@ -191,17 +196,17 @@ class SimulatedBackend(LLMBackend):
     def chat(self, route: ProcessingRoute, messages: list[dict[str, str]], deadline: float | None = None) -> LLMReply:
         document = document_from_messages(messages)
         key = f"{self.seed}|{route.value}|".encode() + document.encode()
-        rng = random.Random(int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big"))
+        draws = _uniforms(hashlib.blake2b(key, digest_size=16).digest())  # this call's dice, fixed by its inputs
         level = 0  # how hard the document looks; only matters for a route meant for easier ones
         if hardest_level(route) < len(COMPLEXITIES) - 1:
             complexity, _, _ = classify_complexity(measure_features(document))
             level = COMPLEXITIES.index(complexity)
         fields = read_invoice(document)
         injected = _INJECTION.search(document)
-        if injected and rng.random() < GULLIBILITY[route]:
+        if injected and draws[0] < GULLIBILITY[route]:
             fields = fields.model_copy(update={"total": float(injected.group(1).replace(",", ""))})
-        elif rng.random() < error_probability(route, level):
-            fields = _corrupt(fields, document, rng)
+        elif draws[1] < error_probability(route, level):
+            fields = _corrupt(fields, document, random.Random(key))
         content = _reply_json(fields)
         if len(messages) == 2:  # build_messages' request: count the document itself (the analyzer already did)
             document_tokens = count_tokens(document)
@@ -210,7 +215,7 @@ class SimulatedBackend(LLMBackend):
             prompt_tokens = count_message_tokens(messages)
             document_tokens = prompt_tokens - prompt_overhead_tokens(route)
         if self.time_scale > 0:
-            time.sleep(latency_seconds(route, document_tokens, rng.random()) * self.time_scale)
+            time.sleep(latency_seconds(route, document_tokens, draws[2]) * self.time_scale)
         return LLMReply(
             content=content,
             prompt_tokens=prompt_tokens,

@@ -188,8 +188,8 @@ class DocumentAnalysis:
 _PAGE_MARKER = re.compile(r"page\s+(\d+)\s+of\s+(\d+)", re.IGNORECASE)
 _HANDWRITING_MARKER = re.compile(r"handwritten|hand-written|handwriting", re.IGNORECASE)
 _TABLE_ROW = re.compile(r"^[ \t]*\|.*\|[ \t]*$", re.MULTILINE)
-# A letter, a digit, a letter inside one word: "Pr0fessional", "c1oud" - how OCR garbles words.
-_GARBLED_WORD = re.compile(r"\b[^\W\d_]+\d+[^\W\d_]+\b")
+# Digits between two letters: "Pr0fessional", "c1oud" - how OCR garbles words.
+_GARBLED_WORD = re.compile(r"[^\W\d_]\d+(?=[^\W\d_])")
 _SCAN_MARKS = re.compile(r"[~¦§¬°·»«]")
 
 
