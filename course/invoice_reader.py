@@ -71,7 +71,8 @@ def _vendor(text: str) -> str | None:
 def read_invoice(text: str) -> InvoiceFields:
     """Read the four fields from an invoice's text; a field not found is ``None``."""
     number = _NUMBER.search(text)
-    return InvoiceFields(
+    # Every value is already parsed and typed here, so the model is built without re-validating it.
+    return InvoiceFields.model_construct(
         invoice_number=number.group(1) if number else None,
         vendor=_vendor(text),
         date=_first_date(text),

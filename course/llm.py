@@ -32,6 +32,7 @@ import random
 import re
 import time
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 
 from pydantic import BaseModel
 
@@ -48,7 +49,8 @@ from course.routing import (
 from course.tokens import count_message_tokens, count_tokens
 
 
-class LLMReply(BaseModel):
+@dataclass(slots=True)
+class LLMReply:
     """One answer from a backend, with the token counts it reported."""
 
     content: str
@@ -202,7 +204,7 @@ class SimulatedBackend(LLMBackend):
             complexity, _, _ = classify_complexity(measure_features(document))
             level = COMPLEXITIES.index(complexity)
         fields = read_invoice(document)
-        injected = _INJECTION.search(document)
+        injected = "instructions" in document.lower() and _INJECTION.search(document)
         if injected and draws[0] < GULLIBILITY[route]:
             fields = fields.model_copy(update={"total": float(injected.group(1).replace(",", ""))})
         elif draws[1] < error_probability(route, level):

@@ -60,11 +60,16 @@ def dates_in_text(text: str) -> set[dt.date]:
     return dates
 
 
+_MONTH_NAMES = [dt.date(2000, month, 1).strftime("%B") for month in range(1, 13)]
+
+
 def _date_printed(date: dt.date, text: str) -> bool:
     """A quick look for the usual spellings before parsing every date in the text."""
-    return any(
-        written in text
-        for written in (date.isoformat(), f"{date.day} {date:%b %Y}", f"{date:%B} {date.day}, {date.year}")
+    name = _MONTH_NAMES[date.month - 1]
+    return (
+        date.isoformat() in text
+        or f"{date.day} {name[:3]} {date.year}" in text
+        or f"{name} {date.day}, {date.year}" in text
     )
 
 

@@ -190,7 +190,7 @@ _HANDWRITING_MARKER = re.compile(r"handwritten|hand-written|handwriting", re.IGN
 _TABLE_ROW = re.compile(r"^[ \t]*\|.*\|[ \t]*$", re.MULTILINE)
 # Digits between two letters: "Pr0fessional", "c1oud" - how OCR garbles words.
 _GARBLED_WORD = re.compile(r"[^\W\d_]\d+(?=[^\W\d_])")
-_SCAN_MARKS = re.compile(r"[~¦§¬°·»«]")
+_SCAN_MARKS = "~¦§¬°·»«"  # stray marks a scanner leaves
 
 
 def measure_text_quality(text: str, words: int | None = None) -> float:
@@ -198,7 +198,7 @@ def measure_text_quality(text: str, words: int | None = None) -> float:
     words = len(text.split()) if words is None else words
     if not words:
         return 1.0
-    suspicious = len(_GARBLED_WORD.findall(text)) + len(_SCAN_MARKS.findall(text))
+    suspicious = len(_GARBLED_WORD.findall(text)) + sum(text.count(mark) for mark in _SCAN_MARKS)
     return round(max(0.0, 1.0 - 2.0 * suspicious / words), 3)
 
 
