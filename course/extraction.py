@@ -220,6 +220,8 @@ def fields_equal(name: str, extracted: object, expected: object) -> bool:
     """Whether one extracted field matches ground truth (``None`` matches only ``None``)."""
     if extracted is None or expected is None:
         return extracted is None and expected is None
+    if extracted == expected:
+        return True
     if name == "total":
         return abs(float(extracted) - float(expected)) < 0.005
     if name == "date":

@@ -60,6 +60,8 @@ def _first_date(text: str) -> dt.date | None:
 
 def _vendor(text: str) -> str | None:
     for pattern in _VENDOR_PATTERNS:
+        if pattern is _VENDOR_PATTERNS[0] and "from" not in text:
+            continue  # a quick "no" before the slow "from ... - Total" search
         if match := pattern.search(text):
             return match.group(1)
     head = "\n".join(text.splitlines()[:6])

@@ -189,7 +189,7 @@ _PAGE_MARKER = re.compile(r"page\s+(\d+)\s+of\s+(\d+)", re.IGNORECASE)
 _HANDWRITING_MARKER = re.compile(r"handwritten|hand-written|handwriting", re.IGNORECASE)
 _TABLE_ROW = re.compile(r"^[ \t]*\|.*\|[ \t]*$", re.MULTILINE)
 # Digits between two letters: "Pr0fessional", "c1oud" - how OCR garbles words.
-_GARBLED_WORD = re.compile(r"[^\W\d_]\d+(?=[^\W\d_])")
+_GARBLED_WORD = re.compile(r"[A-Za-z][0-9]+[A-Za-z]")
 _SCAN_MARKS = "~¦§¬°·»«"  # stray marks a scanner leaves
 
 
