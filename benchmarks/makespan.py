@@ -30,7 +30,7 @@ from course.graph import run_batch  # noqa: E402
 from course.llm import SimulatedBackend  # noqa: E402
 
 # Small enough to finish quickly, large enough that a thread's scheduling jitter is noise.
-TIME_SCALE = {20: 0.05, 200: 0.02, 2000: 0.005}
+TIME_SCALE = {20: 0.1, 200: 0.05, 2000: 0.01}
 
 
 def ratio_from_results(path: Path, workers: int) -> float:
