@@ -243,14 +243,13 @@ def _plan_for_check(documents: int, workers: int, seed: int):
 
 def verify_dispatch_workers(candidate: Callable) -> Problems:
     """One ``Send("route_worker", WorkerTask)`` per allocated worker, and a batch runs through it."""
-    from langgraph.graph import END, START, StateGraph
+    from functools import partial
+
     from langgraph.types import Send
 
-    from course.aggregation import aggregate_results
-    from course.dispatch import BatchContext, route_worker, worker_tasks
+    from course.dispatch import worker_tasks
+    from course.graph import build_graph, run_batch
     from course.llm import SimulatedBackend
-    from course.planning import analyze_batch, plan_batch
-    from course.state import BatchState, create_batch_state
 
     cases = [("40 documents, 8 workers", 40, 8, 3), ("6 documents, 3 workers", 6, 3, 11)]
     problems = []
@@ -281,23 +280,12 @@ def verify_dispatch_workers(candidate: Callable) -> Problems:
                 break
     if problems:
         return list(dict.fromkeys(problems))  # the same hint once
-    graph = StateGraph(BatchState, context_schema=BatchContext)
-    graph.add_node("analyze_batch", analyze_batch)
-    graph.add_node("plan_batch", plan_batch)
-    graph.add_node("route_worker", route_worker)
-    graph.add_node("aggregate_results", aggregate_results)
-    graph.add_edge(START, "analyze_batch")
-    graph.add_edge("analyze_batch", "plan_batch")
-    graph.add_conditional_edges("plan_batch", candidate, ["route_worker"])
-    graph.add_edge("route_worker", "aggregate_results")
-    graph.add_edge("aggregate_results", END)
     batch, _ = _plan_for_check(24, 4, 5)
-    context = BatchContext(backend=SimulatedBackend(seed=1, time_scale=0), workers=4)
-    final, error = _run(graph.compile().invoke, create_batch_state(batch, "check"), {"max_concurrency": 5},
-                        context=context)
+    run, error = _run(run_batch, batch, SimulatedBackend(seed=1, time_scale=0), workers=4,
+                      build=partial(build_graph, dispatcher=candidate))
     if error:
         return [f"a 24-document batch through a graph with your edge: {error}"]
-    done = sorted(result.document_id for result in final["results"])
+    done = sorted(result.document_id for result in run.results)
     if done != sorted(document.id for document in batch):
         problems.append(f"a 24-document batch through a graph with your edge: expected 24 results, one per document,"
                         f" got {len(done)} for {len(set(done))} documents")

@@ -10,7 +10,6 @@ one-line reason when the input or the configuration cannot be used.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 

@@ -30,11 +30,12 @@ reported on LangGraph's custom stream, so a live view can follow.
 from __future__ import annotations
 
 import heapq
+import random
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TypedDict
 
 from langgraph.config import get_stream_writer
@@ -308,6 +309,30 @@ def simulate_schedule(
         timeline.append(ScheduledDocument(task["worker_id"], item.document.id, item.route, now, end))
         heapq.heappush(free_at, (end, index, task))
     return timeline, decisions
+
+
+def replay_batch(
+    documents: list[Document], workers: int, policy: SchedulingPolicy, seed: int = 0
+) -> tuple[list[ScheduledDocument], list[ScalingDecision]]:
+    """Analyze, plan and replay a batch on a virtual clock.
+
+    Each document takes a seeded draw from its route's latency range (the
+    lesson's numbers), the same draw under every policy, so two replays of the
+    same batch differ only by how the work was shared.
+    """
+    from course.planning import make_plan
+    from course.routing import analyze_document, latency_seconds
+
+    analyses = {document.id: analyze_document(document.content, document.id) for document in documents}
+    draws = random.Random(seed)
+    seconds = {
+        document.id: latency_seconds(
+            analyses[document.id].recommended_route, analyses[document.id].estimated_tokens, draws.random()
+        )
+        for document in documents
+    }
+    plan, _ = make_plan(list(analyses.values()), workers, policy)
+    return simulate_schedule(plan, documents, analyses, seconds)
 
 
 def makespan_ratio(timeline: list[ScheduledDocument], workers: int) -> float:

@@ -41,8 +41,8 @@ from course.results import DocumentResult, ResultsLog, read_results
 from course.state import BatchState, create_batch_state
 
 
-def build_graph(checkpointer: Any = None):
-    """Build and compile the batch graph."""
+def build_graph(checkpointer: Any = None, dispatcher: Callable[[BatchState], list] = dispatch_workers):
+    """Build and compile the batch graph (``dispatcher``: the conditional edge that sends the workers)."""
     graph = StateGraph(BatchState, context_schema=BatchContext)
     graph.add_node("analyze_batch", analyze_batch)
     graph.add_node("plan_batch", plan_batch)
@@ -50,7 +50,7 @@ def build_graph(checkpointer: Any = None):
     graph.add_node("aggregate_results", aggregate_results)
     graph.add_edge(START, "analyze_batch")
     graph.add_edge("analyze_batch", "plan_batch")
-    graph.add_conditional_edges("plan_batch", dispatch_workers, ["route_worker"])
+    graph.add_conditional_edges("plan_batch", dispatcher, ["route_worker"])
     graph.add_edge("route_worker", "aggregate_results")
     graph.add_edge("aggregate_results", END)
     return graph.compile(checkpointer=checkpointer)

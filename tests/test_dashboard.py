@@ -4,12 +4,10 @@ and - given the results - the worker timeline, the routing confusion matrix and 
 Every panel is checked by reading the data back out of the figure, not only by saving it.
 """
 
-import random
 from collections import Counter
 from dataclasses import replace
 
 import numpy as np
-
 import pytest
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
@@ -20,20 +18,19 @@ from course.dashboard import (
     ROUTE_COLORS,
     create_dashboard,
     plot_confusion_matrix,
-    plot_costs,
     plot_cost_vs_accuracy,
+    plot_costs,
     plot_documents,
     plot_throughput,
     plot_worker_timeline,
     save_dashboard,
     timeline_bars,
 )
-from course.dispatch import simulate_schedule
+from course.dispatch import replay_batch
 from course.documents import generate_batch
 from course.graph import run_batch
 from course.llm import SimulatedBackend
-from course.planning import make_plan
-from course.routing import COMPLEXITIES, ROUTES, ProcessingRoute, analyze_document, expected_route, latency_seconds
+from course.routing import COMPLEXITIES, ROUTES, ProcessingRoute, expected_route
 
 
 @pytest.fixture(scope="module")
@@ -178,16 +175,7 @@ def test_the_timeline_has_one_bar_per_document_on_its_workers_row_coloured_by_ro
 
 
 def _replay(policy, n=200, seed=0, workers=8):
-    documents = generate_batch(n, seed=seed)
-    analyses = {d.id: analyze_document(d.content, d.id) for d in documents}
-    rng = random.Random(seed)
-    seconds = {
-        d.id: latency_seconds(analyses[d.id].recommended_route, analyses[d.id].estimated_tokens, rng.random())
-        for d in documents
-    }
-    plan, _ = make_plan(list(analyses.values()), workers, policy)
-    timeline, _ = simulate_schedule(plan, documents, analyses, seconds)
-    return timeline
+    return replay_batch(generate_batch(n, seed=seed), workers, policy, seed=seed)[0]
 
 
 def _utilisation(bars, workers):

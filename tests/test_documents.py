@@ -1,11 +1,18 @@
 """The generated batch and loading user documents."""
 
-import json
 import re
 
 import pytest
 
-from course.documents import DEFAULT_MIX, Document, InputError, check_documents, generate_batch, load_documents, mix_counts
+from course.documents import (
+    DEFAULT_MIX,
+    Document,
+    InputError,
+    check_documents,
+    generate_batch,
+    load_documents,
+    mix_counts,
+)
 from course.extraction import score_fields
 from course.invoice_reader import read_invoice
 from course.routing import DocumentComplexity

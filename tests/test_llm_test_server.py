@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 import requests
+from llm_test_server import GARBAGE_REPLY, LLMTestServer, document_sha256
 
 from course.extraction import ReplyError, build_messages, output_schema, parse_reply
 from course.routing import ProcessingRoute
 from course.tokens import count_message_tokens, count_tokens
-from llm_test_server import GARBAGE_REPLY, LLMTestServer, document_sha256
 
 TOKEN = "s3cret-test-token-4f9a2c"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

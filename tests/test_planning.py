@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from course.documents import generate_batch
 from course.extraction import prompt_overhead_tokens
 from course.planning import EXPECTED_REPLY_TOKENS, allocate_workers, make_plan
-from course.routing import ROUTE_SPECS, ROUTES, ProcessingRoute, analyze_document, latency_seconds
+from course.routing import ROUTE_SPECS, ROUTES, analyze_document, latency_seconds
 
 FAST, BALANCED, ACCURATE, PREMIUM = ROUTES
 

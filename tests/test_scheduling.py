@@ -1,27 +1,16 @@
 """Scheduling on a virtual clock: the dynamic queue keeps every worker busy; static slices do not."""
 
-import random
 import statistics
 
 import pytest
 
-from course.dispatch import makespan_ratio, simulate_schedule
+from course.dispatch import makespan_ratio, replay_batch
 from course.documents import generate_batch
-from course.planning import make_plan
-from course.routing import ProcessingRoute, analyze_document, latency_seconds
+from course.routing import ProcessingRoute
 
 
 def _replay(n, seed, policy, workers=8):
-    documents = generate_batch(n, seed=seed)
-    analyses = {d.id: analyze_document(d.content, d.id) for d in documents}
-    rng = random.Random(seed)
-    seconds = {
-        d.id: latency_seconds(analyses[d.id].recommended_route, analyses[d.id].estimated_tokens, rng.random())
-        for d in documents
-    }
-    plan, _ = make_plan(list(analyses.values()), workers, policy)
-    timeline, decisions = simulate_schedule(plan, documents, analyses, seconds)
-    return timeline, decisions
+    return replay_batch(generate_batch(n, seed=seed), workers, policy, seed=seed)
 
 
 def test_every_document_is_scheduled_once_under_both_policies():
