@@ -54,6 +54,12 @@ from course.state import BatchState
 # Switch to "longest document first, any route" when the work left per worker
 # is less than this many times the longest document left.
 ENDGAME_FACTOR = 2.0
+# Before the endgame a worker takes a small chunk of its route's queue at once: at most 1/CHUNK_SHARE of its
+# share of what is queued, at most MAX_CHUNK documents. Fewer trips to the shared queue means less waiting
+# on its lock when documents are quick (a lock convoy costs the CPU-bound simulation about a third);
+# in the endgame every worker takes one document at a time again.
+CHUNK_SHARE = 4
+MAX_CHUNK = 32
 REPAIR_PROMPT = "Your reply could not be used ({problem}). Answer again with only the JSON object."
 
 
@@ -141,12 +147,10 @@ class WorkQueue:
     def cancelled(self) -> str | None:
         return self._cancelled
 
-    def _take_dynamic(
-        self, worker_id: str, home: ProcessingRoute, decisions: list[ScalingDecision]
-    ) -> str | None:
+    def _take_dynamic(self, worker_id: str, home: ProcessingRoute, decisions: list[ScalingDecision]) -> list[str]:
         nonempty = [route for route in ROUTES if self._queues[route]]
         if not nonempty:
-            return None
+            return []
         longest = max(nonempty, key=lambda route: self._queues[route][0][1])
         workers = self._plan.workers
         elapsed = round(self._clock() - self._started_at, 3)
@@ -177,12 +181,14 @@ class WorkQueue:
                 )
             )
         self._current_route[worker_id] = route
-        document_id, seconds = self._queues[route].popleft()
-        self._work_left -= seconds
-        return document_id
+        queue = self._queues[route]
+        size = 1 if self._endgame else max(1, min(MAX_CHUNK, len(queue) // (CHUNK_SHARE * workers)))
+        taken = [queue.popleft() for _ in range(min(size, len(queue)))]
+        self._work_left -= sum(seconds for _, seconds in taken)
+        return [document_id for document_id, _ in taken]
 
-    def take(self, task: WorkerTask) -> WorkItem | None:
-        """The next document for this worker, or ``None`` when it is done."""
+    def take(self, task: WorkerTask) -> list[WorkItem]:
+        """The next document(s) for this worker, in order; an empty list when it is done."""
         with self._lock:
             if not self._loaded:
                 raise RuntimeError("the work queue is empty: run the plan step first (plan_batch loads it)")
@@ -195,20 +201,27 @@ class WorkQueue:
                 ids = self._slices.setdefault(
                     task["worker_id"], deque(i for i in task["document_ids"] if i not in self._skip)
                 )
-                document_id = ids.popleft() if ids else None
+                size = max(1, min(MAX_CHUNK, len(ids) // CHUNK_SHARE))
+                document_ids = [ids.popleft() for _ in range(min(size, len(ids)))]
             else:
-                document_id = self._take_dynamic(task["worker_id"], task["route"], decisions)
-            if document_id is None:
-                return None
+                document_ids = self._take_dynamic(task["worker_id"], task["route"], decisions)
+        items = []
+        for document_id in document_ids:
             analysis = self._analyses[document_id]
-            return WorkItem(
-                document=self._documents[document_id],
-                analysis=analysis,
-                route=analysis.recommended_route,
-                previous=self._previous.get(document_id),
-                cancelled=self._cancelled,
-                decisions=decisions,
+            items.append(
+                WorkItem(
+                    document=self._documents[document_id],
+                    analysis=analysis,
+                    route=analysis.recommended_route,
+                    previous=self._previous.get(document_id),
+                    decisions=decisions if not items else [],
+                )
             )
+        return items
+
+    @property
+    def interrupted(self) -> bool:
+        return self._interrupted
 
 
 @dataclass
@@ -301,13 +314,15 @@ def simulate_schedule(
     heapq.heapify(free_at)
     while free_at:
         now, index, task = heapq.heappop(free_at)
-        item = queue.take(task)
-        if item is None:
+        items = queue.take(task)
+        if not items:
             continue  # this worker is done
-        decisions += item.decisions
-        end = now + seconds[item.document.id]
-        timeline.append(ScheduledDocument(task["worker_id"], item.document.id, item.route, now, end))
-        heapq.heappush(free_at, (end, index, task))
+        for item in items:  # a chunk is worked through back to back
+            decisions += item.decisions
+            end = now + seconds[item.document.id]
+            timeline.append(ScheduledDocument(task["worker_id"], item.document.id, item.route, now, end))
+            now = end
+        heapq.heappush(free_at, (now, index, task))
     return timeline, decisions
 
 
@@ -475,24 +490,28 @@ def route_worker(task: WorkerTask, runtime: Runtime[BatchContext]) -> dict:
     worker_id = task["worker_id"]
     results: list[DocumentResult] = []
     decisions: list[ScalingDecision] = []
-    while (item := queue.take(task)) is not None:
-        for decision in item.decisions:
-            emit({"type": "scaling", "decision": decision})
-        decisions += item.decisions
-        if item.previous is not None:
-            result = item.previous
-        else:
-            emit({"type": "started", "worker_id": worker_id, "document_id": item.document.id, "route": item.route})
-            try:
-                result = process_document(
-                    item, context.backend, worker_id, quality_gate=context.quality_gate, escalate=context.escalate
-                )
-            except AuthenticationError as failure:
-                queue.cancel(f"authentication failed: {failure}")
-                result = _result(item, worker_id, time.time(), error=f"authentication failed: {failure}")
-            if log is not None:
-                log.write(result)
-        results.append(result)
-        emit({"type": "finished", "worker_id": worker_id, "result": result, "resumed": item.previous is not None})
+    while items := queue.take(task):
+        for item in items:
+            if queue.interrupted:
+                raise BatchInterrupted("interrupted")
+            item.cancelled = queue.cancelled
+            for decision in item.decisions:
+                emit({"type": "scaling", "decision": decision})
+            decisions += item.decisions
+            if item.previous is not None:
+                result = item.previous
+            else:
+                emit({"type": "started", "worker_id": worker_id, "document_id": item.document.id, "route": item.route})
+                try:
+                    result = process_document(
+                        item, context.backend, worker_id, quality_gate=context.quality_gate, escalate=context.escalate
+                    )
+                except AuthenticationError as failure:
+                    queue.cancel(f"authentication failed: {failure}")
+                    result = _result(item, worker_id, time.time(), error=f"authentication failed: {failure}")
+                if log is not None:
+                    log.write(result)
+            results.append(result)
+            emit({"type": "finished", "worker_id": worker_id, "result": result, "resumed": item.previous is not None})
     emit({"type": "idle", "worker_id": worker_id})
     return {"results": results, "scaling_decisions": decisions}

@@ -55,8 +55,8 @@ def test_dynamic_queue_hands_out_longest_first_then_helps_other_routes():
     queue.load(plan, documents, analyses)
     premium_worker = next(t for t in worker_tasks(plan) if t["route"] is ProcessingRoute.PREMIUM)
     taken = []
-    while (item := queue.take(premium_worker)) is not None:
-        taken.append(item)
+    while items := queue.take(premium_worker):
+        taken += items
     assert len(taken) == 40  # a lone worker drains every route
     own = [i for i in taken if i.route is ProcessingRoute.PREMIUM]
     expected = plan.routes[ProcessingRoute.PREMIUM].document_ids
