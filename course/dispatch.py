@@ -12,7 +12,8 @@ What this step teaches: fan the work out to parallel workers with LangGraph's
 * How the work is shared decides how long the batch takes. The lesson gave each
   worker a fixed slice of its route's documents (``policy="static"``): workers
   with short slices go idle while others still have a queue. Here workers
-  *take* the next document when they are free (``policy="dynamic"``): each
+  *take* the next document (early on, a small chunk) when they are free
+  (``policy="dynamic"``): each
   starts on its own route, longest expected document first; when its route
   drains it helps the route with the longest remaining documents; and near the
   end every worker takes the longest document left, whatever its route. Each
