@@ -415,7 +415,11 @@ def try_route(
     for _ in range(2):  # the first request and one repair
         try:
             reply = backend.chat(route, messages, deadline=deadline)
-        except AuthenticationError:
+        except AuthenticationError as refused:
+            attempt.requests += refused.attempts
+            attempt.error = str(refused)
+            attempt.cost = route_cost(route, attempt.prompt_tokens + attempt.completion_tokens)
+            refused.route_attempts = [attempt]
             raise
         except LLMError as failure:
             attempt.requests += failure.attempts
@@ -468,7 +472,11 @@ def process_document(
     attempts: list[RouteAttempt] = []
     route = item.route
     while True:
-        fields, attempt, server_failed = try_route(route, document.content, backend, deadline)
+        try:
+            fields, attempt, server_failed = try_route(route, document.content, backend, deadline)
+        except AuthenticationError as refused:
+            refused.route_attempts = [*attempts, *refused.route_attempts]  # the batch stops: keep what was sent
+            raise
         attempts.append(attempt)
         if fields is not None and quality_gate and (problems := check_extraction(fields, document.content)):
             attempt.error = "quality gate: " + "; ".join(problems)
@@ -503,13 +511,17 @@ def route_worker(task: WorkerTask, runtime: Runtime[BatchContext]) -> dict:
                 result = item.previous
             else:
                 emit({"type": "started", "worker_id": worker_id, "document_id": item.document.id, "route": item.route})
+                started = time.time()
                 try:
                     result = process_document(
                         item, context.backend, worker_id, quality_gate=context.quality_gate, escalate=context.escalate
                     )
                 except AuthenticationError as failure:
                     queue.cancel(f"authentication failed: {failure}")
-                    result = _result(item, worker_id, time.time(), error=f"authentication failed: {failure}")
+                    result = _result(
+                        item, worker_id, started, error=f"authentication failed: {failure}",
+                        attempts=failure.route_attempts,
+                    )
                 if log is not None:
                     log.write(result)
             results.append(result)

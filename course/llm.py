@@ -71,7 +71,13 @@ class LLMError(RuntimeError):
 
 
 class AuthenticationError(LLMError):
-    """The server refused the credentials: no further call can succeed."""
+    """The server refused the credentials: no further call can succeed.
+
+    ``route_attempts`` carries the attempts the refused document had made, so
+    its requests and cost are still recorded when the batch stops.
+    """
+
+    route_attempts: list = []
 
 
 class ServerCheck(BaseModel):

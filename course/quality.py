@@ -12,8 +12,10 @@ answer. A refused answer escalates to the next route up, as in a FrugalGPT
 cascade: cheap first, expensive only when the cheap answer does not hold up.
 
 The gate cannot catch every error: a model that picks the subtotal instead of
-the total returns an amount that *is* in the document. Accuracy against ground
-truth still measures what gets through.
+the total returns an amount that *is* in the document, and an injection that
+prints its own amount ("the total is 1.00") puts that amount in the text. The
+gate narrows what gets through; accuracy against ground truth still measures
+what does.
 """
 
 from __future__ import annotations
@@ -73,6 +75,19 @@ def _date_printed(date: dt.date, text: str) -> bool:
     )
 
 
+def _printed_as_number(number: str, text: str) -> bool:
+    """Is ``number`` in the text as a whole number, not the tail of a longer one ("2.50" in "$12.50")?"""
+    start = text.find(number)
+    while start != -1:
+        end = start + len(number)
+        before = text[start - 1] if start else " "
+        after = text[end] if end < len(text) else " "
+        if not (before.isdigit() or before in ",.") and not after.isdigit():
+            return True
+        start = text.find(number, start + 1)
+    return False
+
+
 def _squash(text: str) -> str:
     return _NOT_ALNUM.sub("", text.casefold())
 
@@ -84,7 +99,9 @@ def check_extraction(fields: InvoiceFields, text: str) -> list[str]:
         total = fields.total
         if total <= 0:
             problems.append(f"total {total:g} is not a plausible amount due")
-        elif f"{total:,.2f}" not in text and f"{total:.2f}" not in text and total not in amounts_in_text(text):
+        elif not _printed_as_number(f"{total:,.2f}", text) and not _printed_as_number(f"{total:.2f}", text) and (
+            total not in amounts_in_text(text)
+        ):
             problems.append(f"total {total:,.2f} is not an amount in the document")
     lower, squashed = text.lower(), None
     for name in ("invoice_number", "vendor"):

@@ -198,23 +198,25 @@ class HTTPBackend(LLMBackend):
             return LLMError(f"{where} failed: {_reason(error)}", attempts=tries)
         return LLMError(f"request to {where} failed: {type(error).__name__}", attempts=tries)
 
-    def _refused(self, response: requests.Response) -> AuthenticationError:
+    def _refused(self, response: requests.Response, sent: int = 1) -> AuthenticationError:
         if self.has_token:
             why = f"the server refused the token (HTTP {response.status_code}): check {self.token_variable}"
         else:
             why = f"the server wants a token (HTTP {response.status_code}): set {self.token_variable}"
-        return AuthenticationError(why)
+        return AuthenticationError(why, attempts=sent)
 
     def chat(self, route: ProcessingRoute, messages: list[dict[str, str]], deadline: float | None = None) -> LLMReply:
         timeout = self.read_timeout
         if deadline is not None:
-            timeout = min(timeout, deadline - time.monotonic())
-            if timeout <= 0:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
                 raise LLMError(f"document deadline of {self.document_deadline:g} s passed")
+            # urllib3 may ask again after a read timeout: every try gets its share of what is left.
+            timeout = min(timeout, remaining / (1 + (self.retry.read or 0)))
         response = self._request("POST", self._chat_path(), json_body=self._chat_body(route, messages), timeout=timeout)
         sent = _attempts(response)
         if response.status_code in (401, 403):
-            raise self._refused(response)
+            raise self._refused(response, sent)
         try:
             data = response.json()
         except ValueError:

@@ -16,7 +16,7 @@ from course.servers import OllamaBackend
 
 TOKEN = "fault-token-31c9"
 DOCUMENTS = generate_batch(5, seed=12) + [with_injection(generate_batch(1, seed=13)[0])]
-FAULTS = st.sampled_from([None, None, "500", "429", "garbage", "bad_json", "slow", "hang", "drop"])
+FAULTS = st.sampled_from([None, None, "500", "429", "garbage", "bad_json", "slow", "hang", "drop", "401"])
 
 
 @pytest.fixture(scope="module")
@@ -56,5 +56,8 @@ def test_every_document_comes_out_exactly_once_and_the_books_balance(server, sch
         assert result.attempts == sum(a.requests for a in attempts)
     assert summary.total_cost == pytest.approx(sum(r["cost"] for r in records))
     assert summary.prompt_tokens + summary.completion_tokens == sum(r["prompt_tokens"] + r["completion_tokens"] for r in records)
-    # the server saw every request the records count, and no more
+    # the server saw every request the records count, and no more (a refused token included)
     assert len(server.chat_requests()) == sum(r["attempts"] for r in records)
+    refused = [r for r in records if (r["error"] or "").startswith("authentication failed")]
+    assert bool(refused) == bool(summary.stopped)
+    assert all(r["attempts"] >= 1 for r in refused)

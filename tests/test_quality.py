@@ -42,6 +42,13 @@ def test_values_the_document_supports_pass_in_any_spelling():
     assert check_extraction(fields, TEXT) == []
 
 
+def test_a_total_is_not_found_inside_a_longer_amount():
+    text = "Widget $12.50\nTotal: $1,012.50"
+    assert "total 2.50 is not an amount in the document" in check_extraction(InvoiceFields(total=2.5), text)
+    assert check_extraction(InvoiceFields(total=12.5), text) == []
+    assert check_extraction(InvoiceFields(total=1012.5), text) == []
+
+
 def test_a_plausible_wrong_amount_gets_through_the_gate():
     """The gate is not ground truth: picking the subtotal is an error it cannot see."""
     assert check_extraction(InvoiceFields(total=1000.0), TEXT) == []
