@@ -16,7 +16,7 @@ from pathlib import Path
 from course.aggregation import format_summary
 from course.config import ConfigError, describe_check, load_settings, make_backend
 from course.documents import InputError, generate_batch, load_documents
-from course.graph import ResumeError, new_batch_id, resume_batch, run_batch
+from course.graph import ResumeError, new_batch_id, resume_batch, run_batch, saved_plan
 from course.progress import TerminalProgress
 
 CHECKPOINTS = "checkpoints.sqlite"
@@ -81,11 +81,14 @@ def run_command(args: argparse.Namespace) -> int:
     documents = None
     if not args.resume:
         documents = load_documents(args.input) if args.input else generate_batch(args.docs, seed=args.seed)
+    # A resumed batch keeps its plan's workers; the connection pool is sized for them.
+    planned = saved_plan(batch_id, out / CHECKPOINTS) if args.resume else None
     backend = make_backend(
-        settings, args.backend or settings.llm_backend, time_scale=args.time_scale, seed=args.seed, workers=args.workers
+        settings, args.backend or settings.llm_backend, time_scale=args.time_scale, seed=args.seed,
+        workers=planned.workers if planned else args.workers,
     )
     # The local server decodes two requests at a time on a laptop; more workers would only queue.
-    workers = args.workers or (2 if backend.name == "local" else settings.batch_workers)
+    workers = planned.workers if planned else args.workers or (2 if backend.name == "local" else settings.batch_workers)
     if warning := getattr(backend, "warning", None):
         print(warning, file=sys.stderr)
     report = backend.check()
@@ -121,7 +124,8 @@ def run_command(args: argparse.Namespace) -> int:
     print(f"wrote {out / 'results.jsonl'}, {out / 'summary.json'}, {out / 'dashboard.png'}")
     if run.summary.stopped:
         not_sent = sum(1 for r in run.results if r.error and r.error.startswith("not processed"))
-        print(f"error: {run.summary.stopped}; {not_sent} documents were not sent (each recorded as failed)", file=sys.stderr)
+        print(f"error: {run.summary.stopped}; {not_sent} documents were not sent (each recorded as failed)."
+              " Fix the token, then run the batch again with a new --batch-id.", file=sys.stderr)
         return 2
     return 0
 

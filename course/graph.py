@@ -191,6 +191,14 @@ def run_batch(
         return _run(_stream(graph, graph_input, config, context, on_event), batch_id)
 
 
+def saved_plan(batch_id: str, checkpoint_path: str | Path) -> BatchPlan | None:
+    """The plan of a saved batch (None when there is no such batch, or it stopped before planning)."""
+    if not Path(checkpoint_path).exists():
+        return None
+    with checkpointer(checkpoint_path) as saver:
+        return build_graph(saver).get_state({"configurable": {"thread_id": batch_id}}).values.get("plan")
+
+
 def resume_batch(
     batch_id: str,
     checkpoint_path: str | Path,
@@ -204,8 +212,9 @@ def resume_batch(
     """Continue an interrupted batch from its last checkpoint.
 
     Documents already in ``results.jsonl`` are not sent again (at most the
-    ones that were in flight at the interruption are redone); documents that
-    were recorded as "not processed" (the batch had stopped) are tried again.
+    ones that were in flight at the interruption are redone). A batch that
+    finished, including one stopped by a refused token, has nothing left to
+    resume: fix the token and run it again under a new batch id.
     """
     if not Path(checkpoint_path).exists():
         raise ResumeError(f"no checkpoints at {checkpoint_path}: was the batch run with this --out?")

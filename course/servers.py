@@ -132,7 +132,8 @@ class HTTPBackend(LLMBackend):
             respect_retry_after_header=True,
             raise_on_status=False,
         )
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(workers, 1), max_retries=retry, pool_block=False)
+        # One connection per worker; a worker beyond the pool waits for one rather than opening a throwaway.
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(workers, 1), max_retries=retry, pool_block=True)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         secret = token.get_secret_value() if isinstance(token, SecretStr) else token

@@ -151,6 +151,7 @@ class RequestRecord:
     fault: str | None = None
     status: int | None = None
     duration: float | None = None
+    reported_tokens: tuple[int, int] | None = None  # (prompt, completion) the reply reported
 
     @property
     def is_chat(self) -> bool:
@@ -369,7 +370,10 @@ class _Handler(BaseHTTPRequestHandler):
         content = GARBAGE_REPLY if fault == "garbage" else owner.reply(text, record.model, api)
         if not isinstance(content, str):
             raise TypeError(f"reply function returned {type(content).__name__}, not str")
-        prompt_tokens, completion_tokens = count_message_tokens(messages), count_tokens(content)
+        # The counts a real server reports differ from the kit's own estimate; ``token_offset`` makes them differ here.
+        prompt_tokens = count_message_tokens(messages) + owner.token_offset[0]
+        completion_tokens = count_tokens(content) + owner.token_offset[1]
+        record.reported_tokens = (prompt_tokens, completion_tokens)
         if fault == "bad_json":
             truncated = json.dumps({"model": record.model, "message": {"role": "assistant", "content": content}})
             return self._send(200, truncated[: len(truncated) // 2].encode(), "application/json; charset=utf-8")
@@ -438,6 +442,7 @@ class LLMTestServer:
         self.reply: ReplyFunction = reply or perfect_reply
         self.hang_seconds = hang_seconds
         self.slow_seconds = slow_seconds
+        self.token_offset = (0, 0)  # added to the prompt and completion token counts each reply reports
         self.log = log
         self._token = token
         self._port = port

@@ -46,21 +46,24 @@ def _interrupt_and_resume(tmp_path, stop_signal):
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and (not results.exists() or len(_records(results)) < 25):
             time.sleep(0.02)
-        done_before = {r["document_id"] for r in _records(results)}
         process.send_signal(stop_signal)
-        stopped_at = time.time()
         process.communicate(timeout=60)
+        assert process.returncode == (-signal.SIGKILL if stop_signal == signal.SIGKILL else 130)
+        done_before = {r["document_id"] for r in _records(results)}  # all it finished, up to its last moment
         assert 25 <= len(done_before) < 80, "the batch was interrupted in the middle"
         documents = {d.id: d for d in generate_batch(80, seed=42)}
+        resume_started = time.time()
         resumed = subprocess.run(command[:4] + ["--resume", "interrupted", "--out", str(out), "--workers", "4"],
                                  cwd=tmp_path, env=_env(server), capture_output=True, text=True, timeout=120)
         assert resumed.returncode == 0, resumed.stderr
         final = _records(results)
         ids = [r["document_id"] for r in final]
         assert sorted(ids) == sorted(documents)  # every document exactly once
-        asked_after = {rec.document_sha256 for rec in server.chat_requests() if rec.time > stopped_at + 0.5}
+        asked_after = {rec.document_sha256 for rec in server.chat_requests() if rec.time >= resume_started}
         redone = [doc_id for doc_id in done_before if document_sha256(documents[doc_id].content) in asked_after]
         assert redone == [], f"documents completed before the interruption were sent again: {redone}"
+        left = {document_sha256(d.content) for doc_id, d in documents.items() if doc_id not in done_before}
+        assert left <= asked_after, "the resumed run sent every document that was not done"
         summary = json.loads((out / "summary.json").read_text())
         assert summary["documents"] == 80 and summary["completed"] + summary["failed"] == 80
         return resumed.stdout

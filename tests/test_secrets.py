@@ -57,6 +57,26 @@ def test_no_committed_notebook_or_output_file_contains_a_secret():
     assert leaks == {}
 
 
+def known_tokens() -> set[str]:
+    """The tokens the test suite uses, and the real ones in a local .env (an instructor's machine)."""
+    tokens = set()
+    for test_file in (ROOT / "tests").glob("*.py"):
+        tokens |= set(re.findall(r'^TOKEN = "([^"]+)"', test_file.read_text(), flags=re.MULTILINE))
+    env_file = ROOT / ".env"
+    if env_file.exists():
+        for name, value in re.findall(r"^(OLLAMA_API_TOKEN|OPENAI_API_KEY)\s*=\s*[\"']?([^\s\"'#]+)", env_file.read_text(), re.M):
+            tokens.add(value)
+    return {token for token in tokens if len(token) >= 8}
+
+
+def test_no_committed_file_contains_a_token_the_kit_has_used():
+    tokens = known_tokens()
+    assert len(tokens) >= 3, "the test suite's tokens are found"
+    leaks = {str(path.relative_to(ROOT)): sorted(t[:4] + "..." for t in tokens if t in text)
+             for path in committed_files() if (text := path.read_text(errors="replace")) and any(t in text for t in tokens)}
+    assert leaks == {}
+
+
 def test_dotenv_is_ignored_by_git():
     ignored = subprocess.run(["git", "check-ignore", "-q", ".env"], cwd=ROOT)
     assert ignored.returncode == 0

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from llm_test_server import LLMTestServer
 
-from course.config import ConfigError, load_settings, make_backend
+from course.config import ConfigError, describe_check, load_settings, make_backend
 from course.documents import generate_batch
 from course.extraction import output_schema
 from course.graph import run_batch
-from course.llm import AuthenticationError, LLMError
-from course.routing import REPLY_TOKEN_BUDGET, ProcessingRoute
+from course.llm import AuthenticationError, LLMError, ServerCheck
+from course.routing import REPLY_TOKEN_BUDGET, ROUTE_SPECS, ProcessingRoute
 from course.servers import OllamaBackend, OpenAIBackend, plain_http_warning, redact_url
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,6 +51,21 @@ def test_happy_path_extracts_every_document_and_charges_reported_tokens(server, 
     assert len(chats) == 24 and all(record.auth_ok for record in chats)
     reported = sum(r.prompt_tokens + r.completion_tokens for r in run.results)
     assert reported > 0 and not run.summary.simulated
+
+
+@pytest.mark.parametrize("api", BACKENDS)
+def test_costs_use_the_token_counts_the_server_reports(server, api):
+    server.token_offset = (1000, 7)  # the server's counts differ from anything the kit could estimate
+    documents = generate_batch(6, seed=3)
+    run = run_batch(documents, BACKENDS[api](server), workers=2)
+    by_document = {record.document: record.reported_tokens for record in server.chat_requests()}
+    results = {result.document_id: result for result in run.results}
+    for document in documents:
+        result = results[document.id]
+        assert len(result.route_attempts) == 1
+        assert (result.prompt_tokens, result.completion_tokens) == by_document[document.content]
+        assert result.cost == pytest.approx(sum(ROUTE_SPECS[a.route].cost_per_token * (a.prompt_tokens + a.completion_tokens)
+                                                for a in result.route_attempts))
 
 
 @pytest.mark.parametrize("api", BACKENDS)
@@ -211,6 +226,20 @@ def test_urls_are_shown_without_credentials_and_plain_http_tokens_warn():
     assert plain_http_warning("http://127.0.0.1:11434", has_token=True) is None
     assert plain_http_warning("https://ollama.example.com", has_token=True) is None
     assert plain_http_warning("http://10.1.2.3:11434", has_token=False) is None
+
+
+@pytest.mark.parametrize("workers", [1, 8, 32])
+def test_the_connection_pool_holds_one_connection_per_worker(server, workers):
+    pool = ollama(server, workers=workers).session.get_adapter(server.url).poolmanager.connection_pool_kw
+    assert pool["maxsize"] == workers and pool["block"] is True
+
+
+def test_check_shows_the_plain_http_warning_without_the_token():
+    backend = OllamaBackend("http://10.1.2.3:11434", TOKEN, MODELS)
+    report = ServerCheck(backend="ollama", url="http://10.1.2.3:11434", answers=True, token_accepted=True,
+                         models=dict.fromkeys((route.value for route in ProcessingRoute), True))
+    shown = describe_check(backend, report)
+    assert "sent over plain http to http://10.1.2.3:11434" in shown and TOKEN not in shown
 
 
 def _course(args, env, cwd):
