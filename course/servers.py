@@ -333,7 +333,8 @@ class OllamaBackend(HTTPBackend):
     def _parse_chat(self, data: dict[str, Any], messages: list[dict[str, str]]) -> LLMReply:
         message = data.get("message")
         if not isinstance(message, dict) or not isinstance(message.get("content"), str):
-            raise LLMError("the server's answer has no message content")
+            raise LLMError("the server's answer has no message content",  # still charged for what it reported
+                           _tokens(data.get("prompt_eval_count"), 0), _tokens(data.get("eval_count"), 0))
         content = message["content"]
         return LLMReply(
             content=content,
@@ -379,11 +380,12 @@ class OpenAIBackend(HTTPBackend):
         }
 
     def _parse_chat(self, data: dict[str, Any], messages: list[dict[str, str]]) -> LLMReply:
+        usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
         try:
             content = data["choices"][0]["message"]["content"]
         except (KeyError, IndexError, TypeError):
-            raise LLMError("the server's answer has no choices[0].message.content") from None
-        usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+            raise LLMError("the server's answer has no choices[0].message.content",  # still charged for what it reported
+                           _tokens(usage.get("prompt_tokens"), 0), _tokens(usage.get("completion_tokens"), 0)) from None
         content = content if isinstance(content, str) else ""
         return LLMReply(
             content=content,

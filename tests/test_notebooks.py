@@ -47,3 +47,23 @@ def test_every_notebook_opens_with_what_and_why_and_ends_with_a_recap():
         cells = nbformat.read(path, as_version=4).cells
         assert cells[0].cell_type == "markdown" and cells[0].source.startswith("# "), path.name
         assert cells[-1].cell_type == "markdown" and "Recap" in cells[-1].source, path.name
+
+
+def test_learner_notebooks_run_every_cell_but_compare_no_output(tmp_path):
+    """notebooks/conftest.py turns nbval's output comparison off there, as --nbval-lax would."""
+    notebook = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("print('what the learner sees today')", execution_count=1)
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="something else\n")]
+    notebook.cells = [cell]
+    for folder, conftest in (("learner", ROOT / "notebooks" / "conftest.py"), ("plain", None)):
+        (tmp_path / folder).mkdir()
+        nbformat.write(notebook, tmp_path / folder / "exercise.ipynb")
+        if conftest:
+            (tmp_path / folder / "conftest.py").write_text(conftest.read_text())
+        (tmp_path / folder / "pytest.ini").write_text("[pytest]\n")
+    run = {folder: subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval",
+                                   "--nbval-current-env", "exercise.ipynb"], cwd=tmp_path / folder,
+                                  capture_output=True, text=True, timeout=120)
+           for folder in ("learner", "plain")}
+    assert run["plain"].returncode == 1, "without the conftest, nbval compares and fails"
+    assert run["learner"].returncode == 0, run["learner"].stdout

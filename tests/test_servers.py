@@ -68,6 +68,17 @@ def test_costs_use_the_token_counts_the_server_reports(server, api):
                                                 for a in result.route_attempts))
 
 
+@pytest.mark.parametrize(
+    "api, answer",
+    [("ollama", {"message": {}, "prompt_eval_count": 321, "eval_count": 12}),
+     ("openai", {"choices": [], "usage": {"prompt_tokens": 321, "completion_tokens": 12}})],
+)
+def test_an_answer_without_content_still_charges_the_tokens_it_reports(server, api, answer):
+    with pytest.raises(LLMError, match="no .*content") as failure:
+        BACKENDS[api](server)._parse_chat(answer, [{"role": "user", "content": "x"}])
+    assert (failure.value.prompt_tokens, failure.value.completion_tokens) == (321, 12)
+
+
 @pytest.mark.parametrize("api", BACKENDS)
 def test_each_route_asks_for_its_own_model(server, api):
     documents = generate_batch(40, seed=5)
