@@ -76,11 +76,14 @@ def verify_classify_complexity(candidate: Callable) -> Problems:
             got = getattr(answer, "value", answer)
             problems.append(f"{label}: expected {expected.value}, got {got}")
     if problems:
+        problems.append("hint: test the hardest signals first: pages > 1, handwriting or text quality < 0.9 -> very_complex;"
+                        " then >= 25 lines or >= 250 words -> complex; then a table or >= 4 lines -> moderate")
         return problems
     documents = generate_batch(300, seed=7)
     agree = sum(candidate(measure_features(d.content)) is d.truth.complexity for d in documents)
     if agree / len(documents) < 0.95:
         problems.append(f"on 300 generated invoices only {agree / len(documents):.0%} match ground truth (need 95%)")
+        problems.append("hint: compare your thresholds with the four rules above the exercise")
     assert len(COMPLEXITIES) == 4
     return problems
 
@@ -371,7 +374,7 @@ def check_document_accuracy(candidate: Callable) -> Callable:
 def verify_build_graph(candidate: Callable) -> Problems:
     """The learner's graph runs a batch end to end exactly like the course's."""
     from course.documents import generate_batch
-    from course.graph import build_graph, run_batch
+    from course.graph import GraphShapeError, build_graph, run_batch
     from course.llm import SimulatedBackend
 
     graph, error = _run(candidate)
@@ -385,6 +388,9 @@ def verify_build_graph(candidate: Callable) -> Problems:
     documents = generate_batch(40, seed=3)
     try:
         mine = run_batch(documents, SimulatedBackend(seed=3, time_scale=0), workers=4, build=candidate)
+    except GraphShapeError:
+        return ["expected a summary in the final state, got none",
+                "hint: add_edge('route_worker', 'aggregate_results') and add_edge('aggregate_results', END)"]
     except Exception as failure:  # noqa: BLE001 - report, don't crash the notebook
         return [f"running a batch through it raised {type(failure).__name__}: {failure}",
                 "hint: the dispatcher is a conditional edge: add_conditional_edges('plan_batch', dispatch_workers, ['route_worker'])"]
@@ -392,12 +398,12 @@ def verify_build_graph(candidate: Callable) -> Problems:
     problems = []
     if len(mine.results) != 40:
         problems.append(f"expected 40 results (one per document), got {len(mine.results)}")
-    summary = mine.state.get("summary")
-    if summary is None:
-        problems.append("the final state has no summary: does route_worker lead to aggregate_results, and that to END?")
-    elif (summary.completed, round(summary.total_cost, 6)) != (reference.completed, round(reference.total_cost, 6)):
+    summary = mine.summary
+    if (summary.completed, round(summary.total_cost, 6)) != (reference.completed, round(reference.total_cost, 6)):
         problems.append(f"expected {reference.completed} completed for ${reference.total_cost:.2f}, "
                         f"got {summary.completed} for ${summary.total_cost:.2f}")
+        problems.append("hint: START -> analyze_batch -> plan_batch -> (dispatch_workers, a conditional edge) -> "
+                        "route_worker -> aggregate_results -> END")
     return problems
 
 
@@ -435,7 +441,9 @@ def verify_plot_tokens(candidate: Callable) -> Problems:
     if [bar.get_height() for bar in bars[4:]] != completion:
         problems.append(f"the last four bars should be completion tokens {completion}, got {[bar.get_height() for bar in bars[4:]]}")
     elif [bar.get_y() for bar in bars[4:]] != prompt:
-        problems.append("the completion bars should sit on top of the prompt bars: pass bottom=<prompt tokens>")
+        problems.append(f"expected the completion bars to start at the prompt tokens {prompt}, "
+                        f"got {[bar.get_y() for bar in bars[4:]]}")
+        problems.append("hint: stack them: ax.bar(names, completion, bottom=prompt)")
     if not ax.get_title():
         problems.append("give the panel a title")
     return problems

@@ -143,7 +143,15 @@ def _stream(graph, graph_input, config: dict, context: BatchContext, on_event) -
     return final
 
 
+class GraphShapeError(RuntimeError):
+    """A graph built by ``build=`` ended without what every batch needs (a summary)."""
+
+
 def _run(final: dict, batch_id: str, resumed: int = 0) -> BatchRun:
+    missing = [key for key in ("summary", "results", "plan") if key not in final]
+    if missing:
+        raise GraphShapeError(f"the graph ended without {', '.join(missing)} in its state: "
+                              "does route_worker lead to aggregate_results, and that to END?")
     return BatchRun(batch_id=batch_id, summary=final["summary"], results=final["results"], plan=final["plan"],
                     state=final, resumed=resumed)
 

@@ -45,8 +45,12 @@ def test_solutions_are_saved_with_outputs_and_learner_notebooks_without():
 def test_every_notebook_opens_with_what_and_why_and_ends_with_a_recap():
     for path in SOLUTIONS:
         cells = nbformat.read(path, as_version=4).cells
-        assert cells[0].cell_type == "markdown" and cells[0].source.startswith("# "), path.name
-        assert cells[-1].cell_type == "markdown" and "Recap" in cells[-1].source, path.name
+        opening, closing = cells[0], cells[-1]
+        assert opening.cell_type == "markdown" and opening.source.startswith("# "), path.name
+        assert "**What you will" in opening.source and "**Why:**" in opening.source, path.name
+        assert closing.cell_type == "markdown" and "## Recap" in closing.source, path.name
+        recap = closing.source.split("## Recap", 1)[1]
+        assert recap.count("\n* ") >= 2, f"{path.name}: the recap lists what was learned"
 
 
 def test_learner_notebooks_run_every_cell_but_compare_no_output(tmp_path):

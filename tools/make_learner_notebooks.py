@@ -45,12 +45,14 @@ def stub_source(source: str) -> str:
 
 def learner_version(solution: nbformat.NotebookNode) -> nbformat.NotebookNode:
     notebook = nbformat.from_dict(solution)
+    notebook.metadata.pop("widgets", None)  # saved widget state belongs to outputs the learner has not made yet
     for cell in notebook.cells:
         if cell.cell_type != "code":
             continue
         cell.source = stub_source(cell.source)
         cell.outputs = []
         cell.execution_count = None
+        cell.metadata.pop("execution", None)  # the solution run's timestamps
     return notebook
 
 

@@ -25,7 +25,10 @@ ROOT = Path(__file__).resolve().parent.parent
 def run(path: Path, timeout: int = 600) -> float:
     notebook = nbformat.read(path, as_version=4)
     started = time.perf_counter()
-    NotebookClient(notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    NotebookClient(
+        notebook, timeout=timeout, kernel_name="python3", record_timing=False,  # no timestamps: diffs show real changes
+        resources={"metadata": {"path": str(path.parent)}},
+    ).execute()
     nbformat.write(notebook, path)
     return time.perf_counter() - started
 
