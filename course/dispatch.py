@@ -19,8 +19,9 @@ What this step teaches: fan the work out to parallel workers with LangGraph's
   end every worker takes the longest document left, whatever its route. Each
   such change is logged as a scaling decision.
 * LangGraph runs parallel tasks on a thread pool whose default size on a
-  2-core laptop is 6 threads, so an 8-worker plan would silently run 6. The
-  graph is run with ``max_concurrency`` set to the worker count.
+  2-core laptop is 6 threads, so an 8-worker plan would silently run 6 (5
+  while streaming). The graph is run with ``max_concurrency`` set to the
+  worker count plus one, for the thread that waits for streamed events.
 
 Documents are not copied into each ``Send``: the plan node loads them into a
 ``WorkQueue`` in the run's context (``runtime.context``), and workers take

@@ -53,6 +53,19 @@ def test_workers_whose_route_drains_help_others_and_each_change_is_logged():
     assert sum(d.action == "endgame" for d in decisions) == 1
 
 
+def test_a_drained_queue_sends_its_workers_to_help_before_the_endgame():
+    timeline, decisions = _replay(2000, 0, "dynamic")
+    endgame_at = next(d.at_seconds for d in decisions if d.action == "endgame")
+    drained = [d for d in decisions if d.action == "help_route" and "queue drained" in d.reason]
+    assert drained, "a route's queue ran dry before the endgame and its workers moved"
+    for decision in drained:
+        assert decision.at_seconds <= endgame_at
+        assert decision.reason.startswith(f"{decision.from_route.value} queue drained; {decision.to_route.value}")
+        # after the move, the worker really did work of the route it went to (at_seconds is rounded to the ms)
+        assert any(bar.worker_id == decision.worker_id and bar.route is decision.to_route
+                   and bar.start >= decision.at_seconds - 0.001 for bar in timeline)
+
+
 def test_workers_start_on_their_own_route_longest_document_first():
     timeline, _ = _replay(200, 4, "dynamic")
     first = {}
