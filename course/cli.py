@@ -56,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-quality-gate", action="store_true", help="accept answers the document does not support")
     run.add_argument("--no-escalation", action="store_true", help="fail refused answers instead of trying the next route")
     run.add_argument("--batch-id", help="a name for this batch (default: a new id, printed first)")
+    run.add_argument("--no-checkpoint", action="store_true",
+                     help="no checkpoints: faster and lighter on huge batches, but an interrupted batch starts over")
     run.add_argument("--out", type=Path, default=Path("runs/latest"), help="output folder (default runs/latest)")
     check = commands.add_parser("check", help="is the LLM server reachable, is the token accepted, are the models there?")
     check.add_argument("--backend", choices=["auto", "simulated", "ollama", "openai", "local"])
@@ -77,7 +79,12 @@ def run_command(args: argparse.Namespace) -> int:
     settings = load_settings()
     batch_id = args.resume or args.batch_id or new_batch_id()
     out = args.out
-    print(f"batch ID: {batch_id}  (after an interruption: python -m course run --resume {batch_id} --out {out})", flush=True)
+    if args.no_checkpoint and args.resume:
+        raise ConfigError("--resume needs the checkpoints of the first run: leave out --no-checkpoint")
+    if args.no_checkpoint:
+        print(f"batch ID: {batch_id}  (no checkpoints: an interrupted batch cannot be resumed)", flush=True)
+    else:
+        print(f"batch ID: {batch_id}  (after an interruption: python -m course run --resume {batch_id} --out {out})", flush=True)
     documents = None
     if not args.resume:
         documents = load_documents(args.input) if args.input else generate_batch(args.docs, seed=args.seed)
@@ -109,7 +116,7 @@ def run_command(args: argparse.Namespace) -> int:
         else:
             run = run_batch(
                 documents, backend, workers=workers, policy=args.policy, batch_id=batch_id,
-                checkpoint_path=out / CHECKPOINTS, **options,
+                checkpoint_path=None if args.no_checkpoint else out / CHECKPOINTS, **options,
             )
     finally:
         progress.close()
@@ -139,5 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         resume = f" - continue with: python -m course run --resume {args.resume or args.batch_id or '<ID above>'} --out {args.out}" if args.command == "run" else ""
+        if getattr(args, "no_checkpoint", False):
+            resume = " - it ran without checkpoints: run it again to start over"
         print(f"interrupted{resume}", file=sys.stderr)
         return 130

@@ -27,7 +27,7 @@ when it was drawn.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -179,6 +179,31 @@ def timeline_bars(items: Iterable[object]) -> list[TimelineBar]:
     return bars
 
 
+MAX_TIMELINE_BARS = 5_000  # above this, a worker's back-to-back documents on one route are drawn as one bar
+
+
+def merge_bars(bars: list[TimelineBar], min_gap: float) -> list[TimelineBar]:
+    """Back-to-back bars of one worker on one route (less than ``min_gap`` apart) as one bar.
+
+    A 100,000-document batch has 100,000 bars, far more than a picture has pixels
+    (and matplotlib needs a minute and a gigabyte to draw them). Merged, every idle
+    gap of ``min_gap`` or more still shows; a merged bar's ``document_id`` says how
+    many documents it holds.
+    """
+    merged: list[TimelineBar] = []
+    current, count = None, 0
+    for bar in sorted(bars, key=lambda bar: (bar.worker_id, bar.start)):
+        if current and bar.worker_id == current.worker_id and bar.route == current.route and bar.start - current.end < min_gap:
+            current, count = replace(current, end=max(current.end, bar.end)), count + 1
+            continue
+        if current:
+            merged.append(replace(current, document_id=f"{count} documents") if count > 1 else current)
+        current, count = bar, 1
+    if current:
+        merged.append(replace(current, document_id=f"{count} documents") if count > 1 else current)
+    return merged
+
+
 def worker_order(worker_id: str) -> tuple:
     """Sort key for worker ids: route order (fast ... premium), then the index (``fast-2`` < ``fast-10``)."""
     prefix, _, index = worker_id.rpartition("-")
@@ -204,7 +229,8 @@ def plot_worker_timeline(ax: Axes, bars: Iterable[object], workers: Iterable[str
     still gets its (empty) row and counts in the utilisation; by default, the
     workers that appear in ``bars``. Times are drawn relative to the first
     start; the title gives the makespan and the utilisation, busy time /
-    (workers x makespan). Each bar's ``gid`` is its document id.
+    (workers x makespan). Each bar's ``gid`` is its document id. Above
+    ``MAX_TIMELINE_BARS`` documents, back-to-back bars are merged (``merge_bars``).
     """
     bars = timeline_bars(bars)
     rows = sorted({*(workers or ()), *(bar.worker_id for bar in bars)}, key=worker_order)
@@ -216,6 +242,9 @@ def plot_worker_timeline(ax: Axes, bars: Iterable[object], workers: Iterable[str
     makespan = max(bar.end for bar in bars) - t0
     busy = sum(bar.seconds for bar in bars)
     row_of = {worker: row for row, worker in enumerate(rows)}
+    documents = len(bars)
+    if documents > MAX_TIMELINE_BARS:
+        bars = merge_bars(bars, min_gap=makespan / 2000)  # about a pixel of the saved dashboard
     for route in ROUTES:
         on_route = [bar for bar in bars if bar.route == route]
         if not on_route:
@@ -243,7 +272,7 @@ def plot_worker_timeline(ax: Axes, bars: Iterable[object], workers: Iterable[str
     utilisation = f"{100 * busy / (len(rows) * makespan):.1f}%" if makespan > 0 else "n/a"
     ax.set_title(
         f"Worker timeline: makespan {_seconds(makespan)}, utilisation {utilisation}"
-        f" ({len(bars)} documents, {len(rows)} workers)"
+        f" ({documents} documents, {len(rows)} workers)"
     )
 
 

@@ -17,6 +17,7 @@ from matplotlib.patches import Rectangle
 from course.dashboard import (
     ROUTE_COLORS,
     create_dashboard,
+    merge_bars,
     plot_confusion_matrix,
     plot_cost_vs_accuracy,
     plot_costs,
@@ -189,6 +190,36 @@ def test_the_adapter_turns_scheduled_bars_into_timeline_bars():
     assert [(b.worker_id, b.document_id, b.route, b.start, b.end) for b in bars] == [
         (s.worker_id, s.document_id, s.route, s.start, s.end) for s in timeline
     ]
+
+
+def test_merging_keeps_every_document_every_visible_gap_and_each_workers_route():
+    bars = timeline_bars(_replay("static", n=400))
+    makespan = max(b.end for b in bars) - min(b.start for b in bars)
+    min_gap = makespan / 2000
+    merged = merge_bars(bars, min_gap)
+    assert len(merged) < len(bars) / 4
+    count = sum(int(b.document_id.split()[0]) if b.document_id.endswith(" documents") else 1 for b in merged)
+    assert count == len(bars)
+    for worker in {b.worker_id for b in bars}:
+        originals = sorted((b for b in bars if b.worker_id == worker), key=lambda b: b.start)
+        drawn = sorted((b for b in merged if b.worker_id == worker), key=lambda b: b.start)
+        assert (drawn[0].start, drawn[-1].end) == (originals[0].start, originals[-1].end)
+        # every idle gap of min_gap or more is still a gap between two drawn bars
+        gaps = {(a.end, b.start) for a, b in zip(originals, originals[1:]) if b.start - a.end >= min_gap}
+        assert gaps <= {(a.end, b.start) for a, b in zip(drawn, drawn[1:])}
+        for bar in drawn:  # a drawn bar covers only documents of its own route
+            assert {b.route for b in originals if bar.start <= b.start < bar.end} == {bar.route}
+
+
+def test_a_huge_timeline_is_drawn_merged_and_still_counts_every_document(monkeypatch):
+    monkeypatch.setattr("course.dashboard.MAX_TIMELINE_BARS", 100)
+    timeline = _replay("dynamic", n=400)
+    ax = _axes()
+    plot_worker_timeline(ax, timeline)
+    assert len(_timeline_patches(ax)) < 100
+    assert "(400 documents, 8 workers)" in ax.get_title()
+    utilisation, _ = _utilisation(timeline, 8)
+    assert f"utilisation {100 * utilisation:.1f}%" in ax.get_title()  # from the documents, not the merged bars
 
 
 def test_a_static_replay_shows_idle_gaps_and_the_title_gives_its_utilisation():

@@ -100,3 +100,16 @@ def test_cli_prints_the_batch_id_first(tmp_path):
                                 str(tmp_path / "o"), "--backend", "simulated"], cwd=tmp_path, capture_output=True, text=True)
     first = completed.stdout.splitlines()[0]
     assert first.startswith("batch ID: batch-") and "--resume" in first
+
+
+def test_cli_without_checkpoints_writes_none_and_says_resume_is_not_possible(tmp_path):
+    out = tmp_path / "o"
+    command = [sys.executable, "-m", "course", "run", "--docs", "20", "--time-scale", "0", "--out", str(out),
+               "--backend", "simulated", "--no-checkpoint", "--batch-id", "light"]
+    completed = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
+    assert completed.returncode == 0, completed.stderr
+    assert "cannot be resumed" in completed.stdout.splitlines()[0]
+    assert not (out / "checkpoints.sqlite").exists() and len((out / "results.jsonl").read_text().splitlines()) == 20
+    resume = [sys.executable, "-m", "course", "run", "--resume", "light", "--out", str(out), "--no-checkpoint"]
+    refused = subprocess.run(resume, cwd=tmp_path, capture_output=True, text=True)
+    assert refused.returncode == 2 and "leave out --no-checkpoint" in refused.stderr
