@@ -70,10 +70,78 @@ class ResumeError(ValueError):
     """A batch cannot be resumed; the message says why."""
 
 
+_NO_VALUE = object()  # a channel version saved without a value
+
+
+class CompactSqliteSaver(SqliteSaver):
+    """LangGraph's SQLite checkpointer, storing each channel's value once per version.
+
+    ``SqliteSaver`` writes the whole state at every step: a batch's documents
+    went to disk six times, and a 100,000-document batch's checkpoints took
+    almost a gigabyte. Like LangGraph's Postgres saver, this one keeps one
+    value per (channel, version) in a ``blobs`` table, written only when the
+    channel changed; a checkpoint holds just the versions.
+    """
+
+    def setup(self) -> None:
+        if self.is_setup:
+            return
+        super().setup()
+        self.conn.execute(
+            "CREATE TABLE IF NOT EXISTS blobs (thread_id TEXT NOT NULL, checkpoint_ns TEXT NOT NULL DEFAULT '',"
+            " channel TEXT NOT NULL, version TEXT NOT NULL, type TEXT NOT NULL, blob BLOB,"
+            " PRIMARY KEY (thread_id, checkpoint_ns, channel, version))"
+        )
+
+    def put(self, config, checkpoint, metadata, new_versions):
+        values = checkpoint["channel_values"]
+        thread_id, namespace = str(config["configurable"]["thread_id"]), config["configurable"].get("checkpoint_ns", "")
+        rows = []
+        for channel, version in new_versions.items():
+            kind, blob = self.serde.dumps_typed(values[channel]) if channel in values else ("empty", None)
+            rows.append((thread_id, namespace, channel, str(version), kind, blob))
+        with self.cursor() as cursor:
+            cursor.executemany("INSERT OR REPLACE INTO blobs VALUES (?, ?, ?, ?, ?, ?)", rows)
+        return super().put(config, {**checkpoint, "channel_values": {}}, metadata, new_versions)
+
+    def get_tuple(self, config):
+        saved = super().get_tuple(config)
+        return self._with_values(saved, {}) if saved else None
+
+    def list(self, config, *, filter=None, before=None, limit=None):
+        saved = [*super().list(config, filter=filter, before=before, limit=limit)]  # the parent holds its lock while listing
+        loaded: dict = {}  # one object per (channel, version), shared by the checkpoints that have it
+        for item in saved:
+            yield self._with_values(item, loaded)
+
+    def delete_thread(self, thread_id: str) -> None:
+        super().delete_thread(thread_id)
+        with self.cursor() as cursor:
+            cursor.execute("DELETE FROM blobs WHERE thread_id = ?", (str(thread_id),))
+
+    def _with_values(self, saved, loaded: dict):
+        checkpoint, where = saved.checkpoint, saved.config["configurable"]
+        values = dict(checkpoint.get("channel_values") or {})
+        with self.cursor(transaction=False) as cursor:
+            for channel, version in checkpoint["channel_versions"].items():
+                if channel in values:
+                    continue  # a checkpoint written with its values inline
+                key = (where["thread_id"], where.get("checkpoint_ns", ""), channel, str(version))
+                if key not in loaded:
+                    row = cursor.execute(
+                        "SELECT type, blob FROM blobs WHERE thread_id = ? AND checkpoint_ns = ? AND channel = ?"
+                        " AND version = ?", key,
+                    ).fetchone()
+                    loaded[key] = self.serde.loads_typed(row) if row and row[0] != "empty" else _NO_VALUE
+                if loaded[key] is not _NO_VALUE:
+                    values[channel] = loaded[key]
+        return saved._replace(checkpoint={**checkpoint, "channel_values": values})
+
+
 @contextmanager
 def checkpointer(path: str | Path) -> Iterator[SqliteSaver]:
-    """LangGraph's SQLite checkpointer at ``path``: the graph's state after every step, on disk."""
-    with SqliteSaver.from_conn_string(str(path)) as saver:
+    """A SQLite checkpointer at ``path``: the graph's state after every step, on disk."""
+    with CompactSqliteSaver.from_conn_string(str(path)) as saver:
         saver.serde = JsonPlusSerializer(allowed_msgpack_modules=CHECKPOINT_TYPES)
         yield saver
 

@@ -113,3 +113,14 @@ def test_cli_without_checkpoints_writes_none_and_says_resume_is_not_possible(tmp
     resume = [sys.executable, "-m", "course", "run", "--resume", "light", "--out", str(out), "--no-checkpoint"]
     refused = subprocess.run(resume, cwd=tmp_path, capture_output=True, text=True)
     assert refused.returncode == 2 and "leave out --no-checkpoint" in refused.stderr
+
+
+def test_checkpoints_store_each_value_once_not_at_every_step(tmp_path):
+    documents = generate_batch(30, seed=4)
+    run_batch(documents, SimulatedBackend(time_scale=0), workers=3, batch_id="b", checkpoint_path=tmp_path / "c.sqlite")
+    stored = b"".join(path.read_bytes() for path in tmp_path.glob("c.sqlite*"))
+    for document in documents[:5]:
+        # the graph's input, its pending write, the state's documents; a full copy per step would add five more
+        assert stored.count(document.content.encode()) <= 3
+    again = resume_batch("b", tmp_path / "c.sqlite", SimulatedBackend(time_scale=0))
+    assert [d.id for d in again.state["documents"]] == [d.id for d in documents]  # and it all comes back
