@@ -1,6 +1,7 @@
 """The batch run from the command line: the output contract of `python -m course run`."""
 
 import json
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -53,9 +54,12 @@ def test_summary_json_has_the_contract_fields(batch_output):
     assert summary["total_cost"] == pytest.approx(sum(r["cost"] for r in records))
 
 
-def test_dashboard_png_is_written(batch_output):
+def test_the_full_dashboard_png_is_written(batch_output):
     out, _ = batch_output
-    assert (out / "dashboard.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    png = (out / "dashboard.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", png[16:24])  # the IHDR chunk
+    assert (width, height) == (1800, 1500)  # the 7-panel dashboard (18 x 15 in at 100 dpi), not the 2x2 one
 
 
 def test_the_run_prints_progress_and_a_per_route_table_labelled_simulated(batch_output):
