@@ -1,5 +1,8 @@
 """Step 06: the whole graph on an enterprise batch."""
 
+import threading
+import time
+
 import pytest
 
 from course.documents import generate_batch
@@ -73,6 +76,20 @@ def test_progress_events_follow_every_document():
     assert kinds[0] == "plan"
     assert kinds.count("started") == kinds.count("finished") == 30
     assert kinds.count("idle") == 3
+
+
+def test_progress_events_reach_the_caller_in_its_own_thread_while_workers_run():
+    """Widgets and terminals are not thread-safe: the listener runs in the caller's thread, never a worker's."""
+    caller, threads, received = threading.current_thread(), set(), []
+
+    def listen(event):
+        threads.add(threading.current_thread())
+        if event["type"] == "finished":
+            received.append(time.time())
+
+    run = run_batch(generate_batch(40), SimulatedBackend(time_scale=0.01), workers=4, on_event=listen)
+    assert threads == {caller}
+    assert received[0] < max(result.finished_at for result in run.results)  # live, not after the batch
 
 
 def test_the_static_policy_leaves_workers_idle_and_takes_longer():
