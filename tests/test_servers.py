@@ -147,7 +147,7 @@ def test_the_document_deadline_bounds_all_calls_together(server):
     server.fail_documents({document.content: ["garbage"]})  # forces a second (repair) call
     result = run_batch([document], ollama(server, document_deadline=0.45), workers=1, escalate=False).results[0]
     assert result.status == "failed" and ("deadline" in result.error or "no answer" in result.error)
-    assert result.finished_at - result.started_at < 0.45 + 0.25
+    assert result.finished_at - result.started_at < 0.45 + 0.5
 
 
 def test_the_document_deadline_holds_when_the_read_timeout_is_retried(server):
@@ -155,7 +155,7 @@ def test_the_document_deadline_holds_when_the_read_timeout_is_retried(server):
     server.fail_documents({document.content: ["hang", "hang"]})  # urllib3 asks again after the first timeout
     result = run_batch([document], ollama(server, document_deadline=1.2), workers=1, escalate=False).results[0]
     assert result.status == "failed" and "no answer" in result.error
-    assert result.finished_at - result.started_at < 1.2 + 0.25
+    assert result.finished_at - result.started_at < 1.2 + 0.5  # two full tries would take 2.4 s
 
 
 @pytest.mark.parametrize("api", BACKENDS)
