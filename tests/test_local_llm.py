@@ -27,6 +27,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -178,3 +179,23 @@ def test_stopping_the_server_closes_its_port_and_threads_do_not_pile_up():
             port = server.port
         assert not port_is_open("127.0.0.1", port)
     assert _native_threads() == after_one
+
+
+@needs_local_llm
+@pytest.mark.timeout(240)
+def test_the_live_run_notebook_runs_on_the_real_local_model(monkeypatch, tmp_path):
+    """What a learner offline does: LLM_BACKEND=local, then notebook 06 top to bottom (about 45 s)."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    root = Path(__file__).resolve().parent.parent
+    monkeypatch.setenv("LLM_BACKEND", "local")  # the kernel inherits it, as it would read it from .env
+    notebook = nbformat.read(root / "solutions" / "06_full_graph.ipynb", as_version=4)
+    for cell in notebook.cells:
+        cell.outputs = []
+    NotebookClient(notebook, timeout=200, kernel_name="python3",
+                   resources={"metadata": {"path": str(root / "solutions")}}).execute()
+    printed = "".join(output.get("text", "") for cell in notebook.cells for output in cell.get("outputs", []))
+    assert "16 documents, 2 workers, backend: local llama.cpp (SmolLM2-135M" in printed
+    assert "total        16" in printed  # every document accounted for in the summary table
+    assert not any(output.output_type == "error" for cell in notebook.cells for output in cell.get("outputs", []))
