@@ -129,25 +129,23 @@ def _lesson_rounding(work, documents, workers):  # rounds every share down, like
     return {route: max(1, int(workers * w / sum(work.values()))) for route, w in work.items()}
 
 
-@pytest.mark.parametrize(
-    "exercise, wrong_answer",
-    [
-        ("classify_complexity", _always_simple),
-        ("results_state", _last_write_wins_state),
-        ("allocate_workers", _lesson_rounding),
-        ("dispatch_workers", _dispatch_with_wrong_ids),
-        ("document_accuracy", _share_of_fields),
-        ("build_graph", _graph_without_aggregation),
-        ("plot_tokens", _tokens_side_by_side),
-    ],
-)
-def test_a_plausible_wrong_answer_gets_what_was_expected_what_came_back_and_a_hint(exercise, wrong_answer):
-    problems = getattr(checks, f"verify_{exercise}")(wrong_answer)
+WRONG_ANSWERS = {
+    "classify_complexity": _always_simple,
+    "results_state": _last_write_wins_state,
+    "allocate_workers": _lesson_rounding,
+    "dispatch_workers": _dispatch_with_wrong_ids,
+    "document_accuracy": _share_of_fields,
+    "build_graph": _graph_without_aggregation,
+    "plot_tokens": _tokens_side_by_side,
+}
+
+
+@pytest.mark.parametrize("exercise", WRONG_ANSWERS)
+def test_a_plausible_wrong_answer_gets_what_was_expected_what_came_back_and_a_hint(exercise):
+    problems = getattr(checks, f"verify_{exercise}")(WRONG_ANSWERS[exercise])
     assert any("expected" in p and "got" in p for p in problems), problems
     assert any(p.startswith("hint: ") for p in problems), problems
 
 
 def test_every_exercise_has_a_wrong_answer_test():
-    tested = {"classify_complexity", "results_state", "allocate_workers", "dispatch_workers", "document_accuracy",
-              "build_graph", "plot_tokens"}
-    assert {param.values[1] for param in exercises()} <= tested
+    assert {param.values[1] for param in exercises()} <= set(WRONG_ANSWERS)
