@@ -77,7 +77,7 @@ class AuthenticationError(LLMError):
     its requests and cost are still recorded when the batch stops.
     """
 
-    route_attempts: list = []
+    route_attempts: tuple = ()  # set on the instance by the worker that was refused
 
 
 class ServerCheck(BaseModel):
